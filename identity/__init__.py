@@ -1,0 +1,1 @@
+"""A multi-tenant OpenID Connect provider."""

@@ -1,0 +1,208 @@
+"""The ``identity`` command: serve, migrate, and manage tenants, clients, users, scopes and keys.
+
+Every command takes ``--json`` for machine-readable output; errors go to stderr with exit code 1
+(2 for usage errors, from argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlmodel import Session
+
+from identity.clients import ClientError, register_client
+from identity.context import AppContext
+from identity.db import session_scope
+from identity.keys import rotate
+from identity.settings import Settings, SettingsError
+from identity.users import UserError, create_user
+from tenants.resolution import find_tenant
+from tenants.service import TenantError, create_tenant, define_scope
+
+
+class CommandError(Exception):
+    """A refusal to report to the user (bad input, unknown tenant, …)."""
+
+
+def _tenant(session: Session, slug: str) -> Any:
+    tenant = find_tenant(session, slug)
+    if tenant is None:
+        raise CommandError(f"unknown tenant {slug!r}")
+    return tenant
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+def cmd_migrate(ctx: AppContext, args: argparse.Namespace) -> None:
+    from identity.migrate import upgrade  # noqa: PLC0415 - alembic is only needed here
+
+    upgrade(ctx.settings.database_url)
+    _emit(args, {"migrated": True}, "Database is up to date.")
+
+
+def cmd_tenant_create(ctx: AppContext, args: argparse.Namespace) -> None:
+    with session_scope(ctx.sessions) as session:
+        tenant = create_tenant(session, ctx.encryptor, slug=args.slug, name=args.name)
+        issuer = ctx.settings.issuer(tenant.slug)
+        data = {"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "issuer": issuer,
+                "discovery": f"{issuer}/.well-known/openid-configuration"}
+    _emit(args, data, f"Created tenant {data['slug']}\n  issuer:    {issuer}\n  discovery: {data['discovery']}")
+
+
+def cmd_client_create(ctx: AppContext, args: argparse.Namespace) -> None:
+    with session_scope(ctx.sessions) as session:
+        tenant = _tenant(session, args.tenant)
+        new = register_client(
+            session,
+            tenant.id,
+            ctx.hasher,
+            name=args.name,
+            redirect_uris=args.redirect_uri or [],
+            public=args.public,
+            grant_types=args.grant_type,
+            scopes=args.scope,
+            dev=not ctx.settings.is_prod,
+        )
+        client = new.client
+        data = {
+            "client_id": client.id,
+            "client_secret": new.client_secret,
+            "name": client.name,
+            "public": client.is_public,
+            "redirect_uris": client.redirect_uris,
+            "grant_types": client.grant_types,
+            "scopes": client.scopes,
+            "require_pkce": client.require_pkce,
+            "issuer": ctx.settings.issuer(tenant.slug),
+        }
+    text = f"Created client {client.name}\n  client_id:     {client.id}"
+    if new.client_secret:
+        text += f"\n  client_secret: {new.client_secret}\n  (the secret is shown only now; store it safely)"
+    _emit(args, data, text)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if args.password is None:
+        raise CommandError("give --password or --password-stdin")
+    return str(args.password)
+
+
+def cmd_user_create(ctx: AppContext, args: argparse.Namespace) -> None:
+    password = _read_password(args)
+    with session_scope(ctx.sessions) as session:
+        tenant = _tenant(session, args.tenant)
+        user = create_user(session, tenant.id, email=args.email, password=password, name=args.name or "")
+        data = {"id": user.id, "sub": user.id, "email": user.email, "name": user.name, "tenant": tenant.slug}
+    _emit(args, data, f"Created user {data['email']} (sub {data['sub']})")
+
+
+def cmd_scope_create(ctx: AppContext, args: argparse.Namespace) -> None:
+    with session_scope(ctx.sessions) as session:
+        tenant = _tenant(session, args.tenant)
+        scope = define_scope(session, tenant, name=args.name, description=args.description)
+        data = {"tenant": tenant.slug, "name": scope.name, "description": scope.description}
+    _emit(args, data, f"Defined scope {data['name']} for {data['tenant']}")
+
+
+def cmd_keys_rotate(ctx: AppContext, args: argparse.Namespace) -> None:
+    with session_scope(ctx.sessions) as session:
+        tenant = _tenant(session, args.tenant)
+        promoted = rotate(session, tenant, ctx.encryptor)
+        data = {"tenant": tenant.slug, "signing": {k.alg: k.kid for k in promoted}, "keys_version": tenant.keys_version}
+    lines = "\n".join(f"  {alg}: {kid}" for alg, kid in data["signing"].items())
+    _emit(args, data, f"Rotated keys of {data['tenant']}; now signing with:\n{lines}")
+
+
+def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> None:
+    from identity.devserver import serve  # noqa: PLC0415 - uvicorn is only needed here
+
+    serve(ctx, host=args.host, port=args.port, workers=args.workers, as_json=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = argparse.ArgumentParser(prog="identity", description="Multi-tenant OpenID Connect provider")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="migrate (dev) and serve")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", parents=[common], help="upgrade the database to the latest schema").set_defaults(
+        func=cmd_migrate
+    )
+
+    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
+    tc = tenant.add_parser("create", parents=[common], help="create a tenant (its own issuer and keys)")
+    tc.add_argument("slug")
+    tc.add_argument("--name")
+    tc.set_defaults(func=cmd_tenant_create)
+
+    client = sub.add_parser("client", help="manage clients").add_subparsers(dest="action", required=True)
+    cc = client.add_parser("create", parents=[common], help="register an application")
+    cc.add_argument("--tenant", required=True)
+    cc.add_argument("--name", required=True)
+    cc.add_argument("--redirect-uri", action="append", help="repeat for several")
+    cc.add_argument("--public", action="store_true", help="a public client (SPA, native): no secret, PKCE required")
+    cc.add_argument("--grant-type", action="append", help="repeat for several")
+    cc.add_argument("--scope", action="append", help="repeat for several")
+    cc.set_defaults(func=cmd_client_create)
+
+    user = sub.add_parser("user", help="manage end users").add_subparsers(dest="action", required=True)
+    uc = user.add_parser("create", parents=[common], help="create an end user")
+    uc.add_argument("--tenant", required=True)
+    uc.add_argument("--email", required=True)
+    pw = uc.add_mutually_exclusive_group()
+    pw.add_argument("--password")
+    pw.add_argument("--password-stdin", action="store_true")
+    uc.add_argument("--name")
+    uc.set_defaults(func=cmd_user_create)
+
+    scope = sub.add_parser("scope", help="manage a tenant's own scopes").add_subparsers(dest="action", required=True)
+    sc = scope.add_parser("create", parents=[common], help="define a scope apps may request")
+    sc.add_argument("--tenant", required=True)
+    sc.add_argument("--name", required=True)
+    sc.add_argument("--description", default="")
+    sc.set_defaults(func=cmd_scope_create)
+
+    keys = sub.add_parser("keys", help="manage signing keys").add_subparsers(dest="action", required=True)
+    kr = keys.add_parser("rotate", parents=[common], help="promote the published next key, retire the current one")
+    kr.add_argument("--tenant", required=True)
+    kr.set_defaults(func=cmd_keys_rotate)
+    return parser
+
+
+REFUSALS = (CommandError, TenantError, ClientError, UserError, SettingsError)
+
+
+def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[AppContext, argparse.Namespace], None] = args.func
+    try:
+        ctx = AppContext.build(settings or Settings.from_env())
+        try:
+            func(ctx, args)
+        finally:
+            ctx.engine.dispose()
+    except REFUSALS as error:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(error)}), file=sys.stderr)
+        else:
+            print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""What the app holds for its lifetime: settings, database, key cache, secrets helpers, templates.
+
+Built by ``create_app`` (and the CLI) from one ``Settings``; never a module-level global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from identity.crypto import KeyEncryptor, SecretHasher
+from identity.db import make_engine, make_sessionmaker
+from identity.keys import KeyCache
+from identity.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    hasher: SecretHasher
+    encryptor: KeyEncryptor
+    keys: KeyCache
+
+    @classmethod
+    def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
+        engine = engine or make_engine(settings.database_url)
+        encryptor = KeyEncryptor(settings.secret_key)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            hasher=SecretHasher(settings.secret_key),
+            encryptor=encryptor,
+            keys=KeyCache(encryptor),
+        )

@@ -1,0 +1,103 @@
+"""``identity serve``: migrate (dev), provision the demo tenant (dev), run uvicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import uvicorn
+from sqlmodel import Session
+
+from identity.clients import register_client
+from identity.context import AppContext
+from identity.crypto import random_token
+from identity.db import session_scope
+from identity.migrate import upgrade
+from identity.passwords import hash_password
+from identity.users import create_user, find_user_by_email
+from tenants.resolution import find_tenant
+from tenants.service import create_tenant
+
+DEMO_SLUG = "demo"
+DEMO_EMAIL = "demo@example.com"
+DEMO_CLIENT_NAME = "Demo app"
+DEMO_REDIRECTS = ["http://127.0.0.1:8080/callback", "https://oauth.pstmn.io/v1/callback"]
+
+
+def provision_demo(ctx: AppContext) -> dict[str, str]:
+    """Dev only: a demo tenant, client and user. Fresh credentials every start (they are only printed)."""
+    with session_scope(ctx.sessions) as session:
+        tenant = find_tenant(session, DEMO_SLUG) or create_tenant(
+            session, ctx.encryptor, slug=DEMO_SLUG, name="Demo Company"
+        )
+        client = _demo_client(session, ctx, tenant.id)
+        password = random_token(9)
+        user = find_user_by_email(session, tenant.id, DEMO_EMAIL)
+        if user is None:
+            create_user(session, tenant.id, email=DEMO_EMAIL, password=password, name="Demo User")
+        else:
+            user.password_hash = hash_password(password)
+            session.add(user)
+        issuer = ctx.settings.issuer(tenant.slug)
+        return {
+            "issuer": issuer,
+            "discovery": f"{issuer}/.well-known/openid-configuration",
+            "client_id": client[0],
+            "client_secret": client[1],
+            "redirect_uri": DEMO_REDIRECTS[0],
+            "user_email": DEMO_EMAIL,
+            "user_password": password,
+        }
+
+
+def _demo_client(session: Session, ctx: AppContext, tenant_id: str) -> tuple[str, str]:
+    from sqlmodel import col, delete  # noqa: PLC0415
+
+    from identity.models.client import Client  # noqa: PLC0415
+
+    # Recreated each start, so its secret can be printed (secrets are never stored in the clear).
+    session.exec(delete(Client).where(col(Client.tenant_id) == tenant_id, col(Client.name) == DEMO_CLIENT_NAME))
+    new = register_client(
+        session,
+        tenant_id,
+        ctx.hasher,
+        name=DEMO_CLIENT_NAME,
+        redirect_uris=DEMO_REDIRECTS,
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        scopes=["openid", "profile", "email", "offline_access"],
+        dev=True,
+    )
+    return new.client.id, new.client_secret or ""
+
+
+def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool) -> None:
+    settings = ctx.settings
+    if not settings.is_prod:
+        upgrade(settings.database_url)
+        demo = provision_demo(ctx)
+        if as_json:
+            print(json.dumps({"demo": demo}))
+        else:
+            print(
+                "\nDemo tenant ready (dev mode only; credentials change at every start):\n"
+                f"  discovery:     {demo['discovery']}\n"
+                f"  client_id:     {demo['client_id']}\n"
+                f"  client_secret: {demo['client_secret']}\n"
+                f"  redirect_uri:  {demo['redirect_uri']}\n"
+                f"  user:          {demo['user_email']} / {demo['user_password']}\n",
+                flush=True,
+            )
+    ctx.engine.dispose()
+    os.environ.setdefault("IDENTITY_ENV", settings.env)
+    uvicorn.run(
+        "identity.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        access_log=False,
+        log_level="info",
+    )

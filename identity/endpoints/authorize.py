@@ -1,0 +1,145 @@
+"""The authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2).
+
+Errors redirect to the client only when the client and redirect URI are valid; otherwise an error page
+(RFC 6749 §4.1.2.1). Every redirect carries ``iss`` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from identity import browser as browser_cookies
+from identity.clock import now
+from identity.interaction import flows
+from identity.oauth.requests import PlainOAuth2Request
+from identity.oauth.server import AuthorizationServer, OAuthResponse
+from identity.scopes import split
+from identity.web import app_context, error_page, in_transaction, public_uri, redirect
+from tenants.resolution import resolve_tenant
+
+
+@dataclass
+class Outcome:
+    """What the endpoint decided: a redirect (to the client or to a hosted page) or an error page."""
+
+    location: str | None = None
+    error_title: str | None = None
+    error_message: str | None = None
+    tenant_name: str | None = None
+
+
+def to_client(server: AuthorizationServer, request: PlainOAuth2Request, error: OAuth2Error) -> Outcome:
+    """An OAuth error: to the client if its redirect URI was validated, else an error page."""
+    if error.redirect_uri:
+        result: OAuthResponse = server.handle_error_response(request, error)
+        location = add_params_to_uri(result.location or error.redirect_uri, [("iss", server.issuer)])
+        return Outcome(location=location)
+    return Outcome(
+        error_title="This sign-in link is not valid",
+        error_message=error.get_error_description() or error.error,
+        tenant_name=server.tenant.name,
+    )
+
+
+def authorize_request(
+    server: AuthorizationServer, request: PlainOAuth2Request, signed_in: browser_cookies.SignedIn | None, browser_id: str
+) -> Outcome:
+    try:
+        grant = server.get_consent_grant(request, end_user=signed_in.user if signed_in else None)
+        data = request.payload.data
+        prompts = split(data.get("prompt"))
+        max_age = _max_age(data.get("max_age"), grant.redirect_uri)
+        too_old = signed_in is not None and max_age is not None and now() - signed_in.auth_time > max_age
+        if signed_in is None or "login" in prompts or too_old:
+            if "none" in prompts:
+                raise LoginRequiredError(redirect_uri=grant.redirect_uri)
+            return _interaction(server, request, browser_id, flows.LOGIN, None)
+        requested = split(request.scope)
+        granted = flows.remembered_grant(server.session, server.tenant, signed_in.user.id, request.client.id, requested)
+        if granted is None or "consent" in prompts:
+            if "none" in prompts:
+                raise ConsentRequiredError(redirect_uri=grant.redirect_uri)
+            return _interaction(server, request, browser_id, flows.CONSENT, signed_in)
+        result = flows.finish(server, request, user=signed_in.user, auth_time=signed_in.auth_time, granted_scope=granted)
+        return Outcome(location=result.location)
+    except OAuth2Error as error:
+        error.state = request.payload.state
+        return to_client(server, request, error)
+
+
+def _max_age(value: str | None, redirect_uri: str) -> int | None:
+    """OIDC Core §3.1.2.1: seconds since the last active authentication; 0 forces a new sign-in."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 10:
+        raise InvalidRequestError("max_age must be a non-negative integer", redirect_uri=redirect_uri)
+    return int(value)
+
+
+def _interaction(
+    server: AuthorizationServer,
+    request: PlainOAuth2Request,
+    browser_id: str,
+    state: str,
+    signed_in: browser_cookies.SignedIn | None,
+) -> Outcome:
+    # Stored as validated, with prompt=login consumed: the replay after sign-in must not ask again.
+    params = [
+        (k, v)
+        for k, values in request.payload.datalist.items()
+        for v in values
+        if k not in {"prompt", "max_age"}
+    ]
+    flow = flows.start(
+        server.session,
+        server.tenant,
+        browser_id=browser_id,
+        client_id=request.client.id,
+        params=params,
+        state=state,
+        user=signed_in.user if signed_in else None,
+        auth_time=signed_in.auth_time if signed_in else None,
+    )
+    page = "login" if state == flows.LOGIN else "consent"
+    return Outcome(location=f"{server.issuer}/{page}?" + urlencode({"flow": flow.id}))
+
+
+async def authorize(request: Request) -> Response:
+    ctx = app_context(request)
+    slug = request.path_params["tenant"]
+    query = list(request.query_params.multi_items())
+    form: list[tuple[str, str]] = []
+    if request.method == "POST":  # OIDC Core §3.1.2.1: GET and POST
+        form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+    browser_id, new_browser = ctx_cookies(request).ensure_browser_id(request)
+    session_id = ctx_cookies(request).session_id(request)
+    uri, headers = public_uri(request), dict(request.headers)
+
+    def work(session: Session) -> tuple[Outcome, Any]:
+        tenant = resolve_tenant(session, slug)
+        server = AuthorizationServer(ctx, session, tenant)
+        oauth_request = PlainOAuth2Request("GET", uri, headers, query=query + form)
+        signed_in = browser_cookies.current_user(session, tenant, session_id)
+        return authorize_request(server, oauth_request, signed_in, browser_id), tenant
+
+    outcome, tenant = await in_transaction(request, work)
+    if outcome.location is None:
+        return error_page(request, outcome.error_title or "Error", outcome.error_message or "", 400, outcome.tenant_name)
+    response = redirect(outcome.location)
+    if new_browser:
+        ctx_cookies(request).set_browser_id(response, tenant, browser_id)
+    return response
+
+
+def ctx_cookies(request: Request) -> browser_cookies.Cookies:
+    cookies: browser_cookies.Cookies = request.app.state.cookies
+    return cookies

@@ -1,0 +1,73 @@
+"""OpenID Connect Discovery 1.0 and RFC 8414 metadata, and the JWKS (RFC 7517)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from identity.clients import SUPPORTED_GRANT_TYPES
+from identity.scopes import CLAIMS_SUPPORTED, known_scopes
+from identity.web import app_context, in_transaction
+from tenants.models import Tenant
+from tenants.resolution import resolve_tenant
+
+CACHEABLE = "public, max-age=300"
+
+
+def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [tenant.id_token_alg],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+def cached_json(request: Request, body: bytes, cache_control: str = CACHEABLE) -> Response:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"Cache-Control": cache_control, "ETag": etag, "Access-Control-Allow-Origin": "*"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+async def openid_configuration(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+    ctx = app_context(request)
+
+    def work(session: Session) -> bytes:
+        tenant = resolve_tenant(session, slug)
+        doc = metadata(ctx.settings.issuer(slug), tenant, list(known_scopes(session, tenant.id)))
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    return cached_json(request, await in_transaction(request, work))
+
+
+async def jwks(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+    ctx = app_context(request)
+
+    def work(session: Session) -> bytes:
+        return ctx.keys.get(session, resolve_tenant(session, slug)).jwks_bytes
+
+    return cached_json(request, await in_transaction(request, work))

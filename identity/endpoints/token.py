@@ -1,0 +1,37 @@
+"""The token endpoint (RFC 6749 §3.2): Authlib dispatches to our grants; errors are §5.2 JSON, no-store."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from identity.oauth.requests import PlainOAuth2Request
+from identity.oauth.server import AuthorizationServer, OAuthResponse
+from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri
+from tenants.resolution import resolve_tenant
+
+
+def token_error(error: str, description: str, status: int = 400) -> Response:
+    return json_response({"error": error, "error_description": description}, status)
+
+
+async def token(request: Request) -> Response:
+    ctx, slug = app_context(request), request.path_params["tenant"]
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return token_error("invalid_request", "The token request must be application/x-www-form-urlencoded.")
+    form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+    names = [k for k, _ in form]
+    if len(names) != len(set(names)):  # RFC 6749 §3.2: parameters MUST NOT be repeated
+        return token_error("invalid_request", "A parameter was sent more than once.")
+    uri, headers = public_uri(request), dict(request.headers)
+
+    def work(session: Session) -> OAuthResponse:
+        tenant = resolve_tenant(session, slug)
+        server = AuthorizationServer(ctx, session, tenant)
+        result: OAuthResponse = server.create_token_response(PlainOAuth2Request("POST", uri, headers, form=form))
+        return result
+
+    # Committed even on error: a replayed code or reused refresh token revokes its grant durably.
+    return oauth_json(await in_transaction(request, work))

@@ -1,0 +1,80 @@
+"""The UserInfo endpoint (OIDC Core §5.3): a Bearer access token in, the granted claims out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from identity.oauth import store
+from identity.scopes import OPENID, split
+from identity.tokens import InvalidAccessToken, verify_access_token
+from identity.userinfo_claims import user_claims
+from identity.web import app_context, in_transaction, json_response
+from tenants.resolution import resolve_tenant
+
+
+class BearerError(Exception):
+    def __init__(self, error: str, description: str, status: int) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+def bearer_error(error: BearerError) -> Response:
+    """RFC 6750 §3: the error in WWW-Authenticate (and, for convenience, in a JSON body)."""
+    challenge = 'Bearer realm="userinfo"'
+    if error.error != "invalid_request" or error.status != 401:
+        challenge += f', error="{error.error}", error_description="{error.description}"'
+    body = {"error": error.error, "error_description": error.description}
+    return json_response(body, error.status, {"WWW-Authenticate": challenge})
+
+
+def bearer_token(request: Request, form: dict[str, str]) -> str:
+    header = request.headers.get("authorization", "")
+    from_body = form.get("access_token")
+    if header and from_body:
+        raise BearerError("invalid_request", "Send the access token one way only.", 400)
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise BearerError("invalid_request", "Use the Bearer authorization scheme.", 401)
+        return value.strip()
+    if from_body:
+        return from_body
+    raise BearerError("invalid_request", "An access token is required.", 401)
+
+
+def claims_for(session: Session, ctx: Any, slug: str, token: str) -> dict[str, Any]:
+    tenant = resolve_tenant(session, slug)
+    ring = ctx.keys.get(session, tenant)
+    try:
+        claims = verify_access_token(token, ctx.settings.issuer(slug), ring)
+    except InvalidAccessToken as error:
+        raise BearerError("invalid_token", str(error), 401) from error
+    scopes = split(claims.get("scope"))
+    grant_id = claims.get("gid")
+    if OPENID not in scopes or not isinstance(grant_id, str):
+        raise BearerError("insufficient_scope", "The access token was not granted the openid scope.", 403)
+    if store.is_grant_revoked(session, tenant, grant_id):
+        raise BearerError("invalid_token", "The access token was revoked.", 401)
+    user = store.active_user(session, tenant, str(claims.get("sub")))
+    if user is None:
+        raise BearerError("invalid_token", "The user of this token can no longer sign in.", 401)
+    return user_claims(user, scopes)
+
+
+async def userinfo(request: Request) -> Response:
+    ctx, slug = app_context(request), request.path_params["tenant"]
+    form: dict[str, str] = {}
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        token = bearer_token(request, form)
+        claims = await in_transaction(request, lambda session: claims_for(session, ctx, slug, token))
+    except BearerError as error:
+        return bearer_error(error)
+    return json_response(claims)

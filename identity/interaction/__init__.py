@@ -1,0 +1,1 @@
+"""The hosted pages between /authorize and the redirect back: login and consent."""

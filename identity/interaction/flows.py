@@ -1,0 +1,138 @@
+"""A pending authorization request, from /authorize through login and consent back to the client.
+
+Created only when the user has to do something; a signed-in user with remembered consent gets the
+code straight from /authorize. Bound to the browser that started it, expires, used once.
+
+    [*] --> LOGIN     : /authorize, nobody signed in (or prompt=login, or max_age exceeded)
+    [*] --> CONSENT   : /authorize, signed in, consent not yet given for these scopes
+    LOGIN --> CONSENT : password accepted, consent needed
+    LOGIN --> [*]     : password accepted, consent remembered -> code to the client
+    CONSENT --> [*]   : approved (code) or denied (access_denied) -> redirect to the client
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, delete
+
+from identity.clock import now
+from identity.crypto import sha256_hex
+from identity.db import tenant_query
+from identity.models.interaction import AuthorizationRequest, Consent
+from identity.models.user import User
+from identity.oauth.requests import PlainOAuth2Request
+from identity.oauth.server import AuthorizationServer, OAuthResponse
+from identity.scopes import split
+from tenants.models import Tenant
+
+LOGIN = "login"
+CONSENT = "consent"
+FLOW_TTL = 30 * 60
+
+
+def start(
+    session: Session,
+    tenant: Tenant,
+    *,
+    browser_id: str,
+    client_id: str,
+    params: list[tuple[str, str]],
+    state: str,
+    user: User | None = None,
+    auth_time: int | None = None,
+) -> AuthorizationRequest:
+    # Expired requests of this tenant go when new ones come: the table never grows without bound.
+    session.exec(
+        delete(AuthorizationRequest).where(
+            col(AuthorizationRequest.tenant_id) == tenant.id, col(AuthorizationRequest.expires_at) < now()
+        )
+    )
+    flow = AuthorizationRequest(
+        tenant_id=tenant.id,
+        browser_hash=sha256_hex(browser_id),
+        client_id=client_id,
+        params={"items": [list(item) for item in params]},
+        state=state,
+        user_id=user.id if user else None,
+        auth_time=auth_time,
+        expires_at=now() + FLOW_TTL,
+    )
+    session.add(flow)
+    session.flush()
+    return flow
+
+
+def load(session: Session, tenant: Tenant, flow_id: str | None, browser_id: str | None) -> AuthorizationRequest | None:
+    """The pending request, only for the browser that started it and only until it expires."""
+    if not flow_id or not browser_id or len(flow_id) > 32:
+        return None
+    flow = session.exec(tenant_query(AuthorizationRequest, tenant.id).where(AuthorizationRequest.id == flow_id)).first()
+    if flow is None or flow.expires_at < now() or flow.browser_hash != sha256_hex(browser_id):
+        return None
+    return flow
+
+
+def params_of(flow: AuthorizationRequest) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in flow.params["items"]]
+
+
+def requested_scopes(flow: AuthorizationRequest) -> list[str]:
+    return split(dict(params_of(flow)).get("scope"))
+
+
+def remembered_grant(session: Session, tenant: Tenant, user_id: str, client_id: str, requested: list[str]) -> str | None:
+    """The scope to grant without asking, if the user already decided on this (or a wider) request."""
+    consent = session.exec(
+        tenant_query(Consent, tenant.id).where(Consent.user_id == user_id, Consent.client_id == client_id)
+    ).first()
+    if consent is None or not set(requested) <= set(split(consent.requested_scope)):
+        return None
+    granted = set(split(consent.granted_scope))
+    return " ".join(s for s in requested if s in granted)
+
+
+def remember(session: Session, tenant: Tenant, user_id: str, client_id: str, requested: list[str], granted: list[str]) -> None:
+    consent = session.exec(
+        tenant_query(Consent, tenant.id).where(Consent.user_id == user_id, Consent.client_id == client_id)
+    ).first()
+    if consent is None:
+        consent = Consent(tenant_id=tenant.id, user_id=user_id, client_id=client_id, requested_scope="", granted_scope="")
+    consent.requested_scope = " ".join(requested)
+    consent.granted_scope = " ".join(granted)
+    consent.updated_at = now()
+    session.add(consent)
+    session.flush()
+
+
+def finish(
+    server: AuthorizationServer,
+    request: PlainOAuth2Request,
+    *,
+    user: User | None,
+    auth_time: int | None,
+    granted_scope: str | None,
+) -> OAuthResponse:
+    """Issue the code for the granted scope (or ``access_denied`` when ``user`` is None) and redirect.
+
+    The stored request is validated again by Authlib: nothing the browser sent in between can widen it.
+    """
+    if granted_scope is not None:
+        request = narrowed(request, granted_scope)
+    grant = server.get_consent_grant(request, end_user=user)
+    request.auth_time = auth_time
+    return server.create_authorization_response(request, grant_user=user, grant=grant)
+
+
+def narrowed(request: PlainOAuth2Request, scope: str) -> PlainOAuth2Request:
+    items = [(k, v) for k, values in request.payload.datalist.items() for v in values if k != "scope"]
+    return PlainOAuth2Request(request.method, request.uri, request.headers, query=[*items, ("scope", scope)])
+
+
+def replay(flow: AuthorizationRequest, uri: str, headers: dict[str, Any]) -> PlainOAuth2Request:
+    return PlainOAuth2Request("GET", uri, headers, query=params_of(flow))
+
+
+def discard(session: Session, flow: AuthorizationRequest) -> None:
+    session.delete(flow)
+    session.flush()

@@ -1,0 +1,223 @@
+"""The hosted login and consent pages: GET renders, POST checks CSRF and advances the flow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from identity import browser as browser_cookies
+from identity.clients import find_client
+from identity.clock import now
+from identity.interaction import flows, throttle
+from identity.models.user import User
+from identity.oauth.server import AuthorizationServer
+from identity.passwords import verify_password
+from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
+from identity.users import find_user_by_email, normalize_email
+from identity.web import app_context, error_page, in_transaction, page, redirect
+from tenants.models import Tenant
+from tenants.resolution import resolve_tenant
+
+BAD_CREDENTIALS = "The email or password is incorrect."
+THROTTLED = "Too many failed attempts. Wait a few minutes, then try again."
+EXPIRED_TITLE = "This sign-in request has expired"
+EXPIRED_MESSAGE = "Go back to the application and start signing in again."
+
+
+@dataclass
+class View:
+    """A page to render, or a redirect, plus the cookie to set."""
+
+    template: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+    location: str | None = None
+    new_session_id: str | None = None
+    tenant: Tenant | None = None
+
+
+def cookies(request: Request) -> browser_cookies.Cookies:
+    jar: browser_cookies.Cookies = request.app.state.cookies
+    return jar
+
+
+def render(request: Request, view: View) -> Response:
+    if view.location is not None:
+        response = redirect(view.location, 303)
+    elif view.template is None:
+        return error_page(request, EXPIRED_TITLE, EXPIRED_MESSAGE, 400, view.tenant.name if view.tenant else None)
+    else:
+        response = page(request, view.template, view.context, view.status)
+    if view.new_session_id and view.tenant:
+        cookies(request).set_session(response, view.tenant, view.new_session_id)
+    return response
+
+
+def _base_context(request: Request, tenant: Tenant, flow: Any, client_name: str, purpose: str) -> dict[str, Any]:
+    browser_id = cookies(request).browser_id(request) or ""
+    return {
+        "tenant_name": tenant.name,
+        "client_name": client_name,
+        "flow_id": flow.id,
+        "csrf_token": cookies(request).csrf_token(browser_id, f"{purpose}:{flow.id}"),
+        "action": f"{app_context(request).settings.issuer(tenant.slug)}/{purpose}",
+    }
+
+
+def _after_login(server: AuthorizationServer, request: Request, flow: Any, user: User, auth_time: int) -> View:
+    """Consent already remembered: straight back to the client. Otherwise: the consent page."""
+    requested = flows.requested_scopes(flow)
+    granted = flows.remembered_grant(server.session, server.tenant, user.id, flow.client_id, requested)
+    if granted is not None and flow.state == flows.LOGIN:
+        return _finish(server, request, flow, user, auth_time, granted)
+    flow.state, flow.user_id, flow.auth_time = flows.CONSENT, user.id, auth_time
+    server.session.add(flow)
+    return View(location=f"{server.issuer}/consent?" + urlencode({"flow": flow.id}))
+
+
+def _finish(
+    server: AuthorizationServer, request: Request, flow: Any, user: User | None, auth_time: int | None, granted: str | None
+) -> View:
+    oauth_request = flows.replay(flow, f"{server.issuer}/authorize", dict(request.headers))
+    flows.discard(server.session, flow)
+    result = flows.finish(server, oauth_request, user=user, auth_time=auth_time, granted_scope=granted)
+    if not result.location:  # the stored request no longer validates (client changed): say so, never redirect
+        return View(tenant=server.tenant)
+    return View(location=result.location)
+
+
+# -- login ------------------------------------------------------------------------------------------
+
+async def login_page(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+    browser_id = cookies(request).browser_id(request)
+    flow_id = request.query_params.get("flow")
+
+    def work(session: Session) -> View:
+        tenant = resolve_tenant(session, slug)
+        flow = flows.load(session, tenant, flow_id, browser_id)
+        if flow is None or flow.state != flows.LOGIN:
+            return View(tenant=tenant)
+        client = find_client(session, tenant.id, flow.client_id)
+        context = _base_context(request, tenant, flow, client.name if client else "", "login")
+        return View("identity/login.html", context, tenant=tenant)
+
+    return render(request, await in_transaction(request, work))
+
+
+async def login_submit(request: Request) -> Response:
+    ctx, slug = app_context(request), request.path_params["tenant"]
+    form = await request.form()
+    flow_id, email, password = str(form.get("flow", "")), str(form.get("email", "")), str(form.get("password", ""))
+    browser_id = cookies(request).browser_id(request)
+    csrf_ok = cookies(request).check_csrf(browser_id, f"login:{flow_id}", str(form.get("csrf_token", "")))
+    keys = throttle.keys_for(normalize_email(email), request.client.host if request.client else "unknown")
+
+    def check(session: Session) -> tuple[View | None, str | None]:
+        """Before the expensive hash: the flow, CSRF, the throttle; returns the stored hash to verify."""
+        tenant = resolve_tenant(session, slug)
+        flow = flows.load(session, tenant, flow_id, browser_id)
+        if flow is None or flow.state != flows.LOGIN or not csrf_ok:
+            return View(tenant=tenant), None
+        if throttle.is_blocked(session, ctx.settings, tenant.id, keys):
+            return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None
+        user = find_user_by_email(session, tenant.id, email)
+        return None, user.password_hash if user is not None and not user.disabled else None
+
+    early, stored_hash = await in_transaction(request, check)
+    if early is not None:
+        return render(request, early)
+    async with request.app.state.password_limiter:  # argon2 is the one big cost: bounded concurrency
+        ok = await run_in_threadpool(verify_password, password, stored_hash)
+
+    def complete(session: Session) -> View:
+        tenant = resolve_tenant(session, slug)
+        flow = flows.load(session, tenant, flow_id, browser_id)
+        if flow is None or flow.state != flows.LOGIN:
+            return View(tenant=tenant)
+        user = find_user_by_email(session, tenant.id, email) if ok else None
+        if user is None or user.disabled:
+            throttle.record_failure(session, ctx.settings, tenant.id, keys)
+            return _login_error(request, tenant, flow, session, email, BAD_CREDENTIALS, 401)
+        throttle.record_success(session, tenant.id, keys)
+        session_id = browser_cookies.start_session(session, tenant, user, cookies(request).session_id(request))
+        server = AuthorizationServer(ctx, session, tenant)
+        view = _after_login(server, request, flow, user, now())
+        view.new_session_id, view.tenant = session_id, tenant
+        return view
+
+    return render(request, await in_transaction(request, complete))
+
+
+def _login_error(request: Request, tenant: Tenant, flow: Any, session: Session, email: str, message: str, status: int) -> View:
+    client = find_client(session, tenant.id, flow.client_id)
+    context = _base_context(request, tenant, flow, client.name if client else "", "login")
+    context.update(error=message, email=email)
+    return View("identity/login.html", context, status=status, tenant=tenant)
+
+
+# -- consent ----------------------------------------------------------------------------------------
+
+async def consent_page(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+    browser_id = cookies(request).browser_id(request)
+    flow_id = request.query_params.get("flow")
+
+    def work(session: Session) -> View:
+        tenant = resolve_tenant(session, slug)
+        flow = flows.load(session, tenant, flow_id, browser_id)
+        if flow is None or flow.state != flows.CONSENT or flow.user_id is None:
+            return View(tenant=tenant)
+        return _consent_view(request, session, tenant, flow)
+
+    return render(request, await in_transaction(request, work))
+
+
+def _consent_view(request: Request, session: Session, tenant: Tenant, flow: Any) -> View:
+    client = find_client(session, tenant.id, flow.client_id)
+    described = known_scopes(session, tenant.id)
+    user = session.get(User, (tenant.id, flow.user_id))
+    scopes = [
+        {"name": s, "description": described.get(s, s), "required": s in REQUIRED_ON_CONSENT}
+        for s in flows.requested_scopes(flow)
+    ]
+    context = _base_context(request, tenant, flow, client.name if client else "", "consent")
+    context.update(scopes=scopes, user_email=user.email if user else "")
+    return View("identity/consent.html", context, tenant=tenant)
+
+
+async def consent_submit(request: Request) -> Response:
+    ctx, slug = app_context(request), request.path_params["tenant"]
+    form = await request.form()
+    flow_id = str(form.get("flow", ""))
+    browser_id = cookies(request).browser_id(request)
+    csrf_ok = cookies(request).check_csrf(browser_id, f"consent:{flow_id}", str(form.get("csrf_token", "")))
+    approved = form.get("decision") == "approve"
+    chosen = {str(v) for v in form.getlist("scope")}
+
+    def work(session: Session) -> View:
+        tenant = resolve_tenant(session, slug)
+        flow = flows.load(session, tenant, flow_id, browser_id)
+        if flow is None or flow.state != flows.CONSENT or flow.user_id is None or not csrf_ok:
+            return View(tenant=tenant)
+        server = AuthorizationServer(ctx, session, tenant)
+        user = session.get(User, (tenant.id, flow.user_id))
+        if user is None or user.disabled:
+            return View(tenant=tenant)
+        if not approved:
+            return _finish(server, request, flow, None, None, None)
+        requested = flows.requested_scopes(flow)
+        # Optional scopes are the user's to drop; required ones (openid) always stay.
+        granted = [s for s in requested if s in REQUIRED_ON_CONSENT or s in chosen]
+        if not granted:  # nothing left to grant is a refusal
+            return _finish(server, request, flow, None, None, None)
+        flows.remember(session, tenant, user.id, flow.client_id, requested, granted)
+        return _finish(server, request, flow, user, flow.auth_time, " ".join(granted))
+
+    return render(request, await in_transaction(request, work))

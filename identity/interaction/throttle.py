@@ -1,0 +1,67 @@
+"""Failed sign-in throttling per account and per client IP, stored in the database (all replicas agree).
+
+A fixed window: after ``max`` failures within ``window`` seconds, further attempts are refused until the
+window ends. The account key is derived from the submitted email whether or not such a user exists, so
+the throttle itself reveals nothing about which emails are registered.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from identity.clock import now
+from identity.crypto import sha256_hex
+from identity.db import tenant_query
+from identity.models.interaction import LoginThrottle
+from identity.settings import Settings
+
+
+def keys_for(email_normalized: str, client_ip: str) -> dict[str, str]:
+    return {"account": "acct:" + sha256_hex(email_normalized)[:48], "ip": "ip:" + client_ip[:90]}
+
+
+def _limits(settings: Settings) -> dict[str, int]:
+    return {"account": settings.login_max_failures_per_account, "ip": settings.login_max_failures_per_ip}
+
+
+def _row(session: Session, tenant_id: str, key: str) -> LoginThrottle | None:
+    return session.exec(tenant_query(LoginThrottle, tenant_id).where(LoginThrottle.key == key)).first()
+
+
+def is_blocked(session: Session, settings: Settings, tenant_id: str, keys: dict[str, str]) -> bool:
+    t = now()
+    for kind, key in keys.items():
+        row = _row(session, tenant_id, key)
+        in_window = row is not None and row.window_start + settings.login_throttle_window_seconds > t
+        if in_window and row is not None and row.failures >= _limits(settings)[kind]:
+            return True
+    return False
+
+
+def record_failure(session: Session, settings: Settings, tenant_id: str, keys: dict[str, str]) -> None:
+    t = now()
+    for key in keys.values():
+        row = _row(session, tenant_id, key)
+        if row is None:
+            try:
+                with session.begin_nested():
+                    session.add(LoginThrottle(tenant_id=tenant_id, key=key, window_start=t, failures=1))
+                continue
+            except IntegrityError:  # another replica created it first
+                row = _row(session, tenant_id, key)
+                if row is None:
+                    continue
+        where = (col(LoginThrottle.tenant_id) == tenant_id, col(LoginThrottle.key) == key)
+        if row.window_start + settings.login_throttle_window_seconds <= t:
+            session.exec(update(LoginThrottle).where(*where).values(window_start=t, failures=1))
+        else:  # incremented in SQL, so concurrent failures are all counted
+            session.exec(update(LoginThrottle).where(*where).values(failures=LoginThrottle.failures + 1))
+
+
+def record_success(session: Session, tenant_id: str, keys: dict[str, str]) -> None:
+    row = _row(session, tenant_id, keys["account"])
+    if row is not None:
+        session.delete(row)
+        session.flush()

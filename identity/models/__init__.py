@@ -1,0 +1,23 @@
+"""All tables, imported together so ``SQLModel.metadata`` is complete (Alembic reads it)."""
+
+from identity.models.client import Client
+from identity.models.grant import AuthorizationCode, Grant, RefreshToken
+from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle
+from identity.models.key import SigningKey
+from identity.models.user import User
+from tenants.models import Tenant, TenantScope
+
+__all__ = [
+    "AuthorizationCode",
+    "AuthorizationRequest",
+    "BrowserSession",
+    "Client",
+    "Consent",
+    "Grant",
+    "LoginThrottle",
+    "RefreshToken",
+    "SigningKey",
+    "Tenant",
+    "TenantScope",
+    "User",
+]

@@ -1,0 +1,100 @@
+"""What an authorization produces: the code, the grant (token family) and its refresh tokens.
+
+Codes and refresh tokens are opaque; only their SHA-256 is stored. Every token issued from one
+authorization shares a ``grant_id``; revoking the grant revokes them all (code replay, refresh reuse).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Text
+from sqlmodel import Field
+
+from identity.clock import now
+from identity.models.base import TenantOwned, new_id
+
+
+def _owned_by(*targets: tuple[str, str]) -> tuple[ForeignKeyConstraint, ...]:
+    return tuple(
+        ForeignKeyConstraint(["tenant_id", column], [f"{table}.tenant_id", f"{table}.id"], ondelete="CASCADE")
+        for column, table in targets
+    )
+
+
+class Grant(TenantOwned, table=True):
+    __tablename__ = "grants"
+    __table_args__ = _owned_by(("client_id", "clients"), ("user_id", "users"))
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    client_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=32)
+    scope: str = Field(sa_type=Text)
+    auth_time: int = Field(sa_type=BigInteger)
+    created_at: int = Field(default_factory=now, sa_type=BigInteger)
+    revoked_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class AuthorizationCode(TenantOwned, table=True):
+    __tablename__ = "authorization_codes"
+    __table_args__ = (
+        *_owned_by(("client_id", "clients"), ("user_id", "users"), ("grant_id", "grants")),
+        Index("ix_authorization_codes_expires_at", "expires_at"),
+    )
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=32)
+    grant_id: str = Field(max_length=32)
+    redirect_uri: str = Field(sa_type=Text)
+    scope: str = Field(sa_type=Text)
+    nonce: str | None = Field(default=None, sa_type=Text)
+    code_challenge: str | None = Field(default=None, max_length=128)
+    code_challenge_method: str | None = Field(default=None, max_length=10)
+    auth_time: int = Field(sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger)
+    consumed_at: int | None = Field(default=None, sa_type=BigInteger)
+
+    # Authlib's AuthorizationCodeMixin, read by its grant and OIDC extensions.
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+class RefreshToken(TenantOwned, table=True):
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        *_owned_by(("client_id", "clients"), ("user_id", "users"), ("grant_id", "grants")),
+        Index("ix_refresh_tokens_grant", "tenant_id", "grant_id"),
+    )
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    grant_id: str = Field(max_length=32)
+    client_id: str = Field(max_length=64)
+    user_id: str = Field(max_length=32)
+    scope: str = Field(sa_type=Text)
+    created_at: int = Field(default_factory=now, sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger)
+    # Set when this token is exchanged: presenting it again is reuse and revokes the grant.
+    rotated_at: int | None = Field(default=None, sa_type=BigInteger)
+
+    # Authlib's TokenMixin, read by its refresh-token grant.
+    def check_client(self, client: Any) -> bool:
+        return bool(self.client_id == client.get_client_id())
+
+    def get_scope(self) -> str:
+        return self.scope

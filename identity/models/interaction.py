@@ -1,0 +1,70 @@
+"""Browser-side state: sessions, pending authorization requests, consents, login throttling."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Text
+from sqlmodel import Field
+
+from identity.clock import now
+from identity.models.base import TenantOwned, new_id
+
+
+def _user_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE")
+
+
+class BrowserSession(TenantOwned, table=True):
+    """A signed-in browser. The cookie carries the session id; only its SHA-256 is stored."""
+
+    __tablename__ = "browser_sessions"
+    __table_args__ = (_user_fk(),)
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=32)
+    auth_time: int = Field(sa_type=BigInteger)
+    created_at: int = Field(default_factory=now, sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger)
+    revoked_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class AuthorizationRequest(TenantOwned, table=True):
+    """A validated /authorize request waiting for login and consent (see ``identity.interaction.flows``)."""
+
+    __tablename__ = "authorization_requests"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    browser_hash: str = Field(max_length=64)  # binds the request to the browser that started it
+    client_id: str = Field(max_length=64)
+    params: dict = Field(sa_type=JSON)
+    state: str = Field(max_length=20)
+    user_id: str | None = Field(default=None, max_length=32)
+    auth_time: int | None = Field(default=None, sa_type=BigInteger)
+    granted_scope: str | None = Field(default=None, sa_type=Text)
+    created_at: int = Field(default_factory=now, sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger)
+
+
+class Consent(TenantOwned, table=True):
+    """A user's remembered decision for one client: what was asked and what was granted."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        _user_fk(),
+        ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"], ondelete="CASCADE"),
+    )
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    client_id: str = Field(primary_key=True, max_length=64)
+    requested_scope: str = Field(sa_type=Text)
+    granted_scope: str = Field(sa_type=Text)
+    updated_at: int = Field(default_factory=now, sa_type=BigInteger)
+
+
+class LoginThrottle(TenantOwned, table=True):
+    """Failed sign-in counters per account and per client IP, in the database so every replica agrees."""
+
+    __tablename__ = "login_throttles"
+
+    key: str = Field(primary_key=True, max_length=100)
+    window_start: int = Field(sa_type=BigInteger)
+    failures: int = 0

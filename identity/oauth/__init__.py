@@ -1,0 +1,1 @@
+"""The Authlib wiring: the only package that imports Authlib's server classes."""

@@ -1,0 +1,52 @@
+"""Authlib's view of a client: ``ClientMixin`` over our ``Client`` row."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import ClientMixin
+
+from identity.crypto import SecretHasher
+from identity.models.client import Client
+from identity.scopes import split
+
+
+class OAuthClient(ClientMixin):
+    def __init__(self, row: Client, hasher: SecretHasher) -> None:
+        self.row = row
+        self._hasher = hasher
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+    def get_client_id(self) -> str:
+        return self.row.id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # Only a client with exactly one registered URI may omit redirect_uri (RFC 6749 §3.1.2.3).
+        uris = self.row.redirect_uris
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """Every requested scope must be allowed for this client; None means invalid_scope."""
+        requested = split(scope)
+        if not requested or any(item not in self.row.scopes for item in requested):
+            return None
+        return " ".join(requested)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Exact string comparison: no prefix, case, port or trailing-slash leniency.
+        return redirect_uri in self.row.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self._hasher.verify(client_secret, self.row.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.row.is_public:
+            return method == "none"
+        return method in {"client_secret_basic", "client_secret_post"}
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.row.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.row.grant_types

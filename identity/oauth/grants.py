@@ -1,0 +1,173 @@
+"""Authlib grants with our storage hooks and rules.
+
+Each hook is a few lines that call the stores in ``identity.oauth.store``. The rules we add to
+Authlib's: S256-only PKCE, required for public clients; atomic single-use codes with replay
+revocation; refresh-token rotation with reuse detection; client_credentials limited to the client's
+scopes; refresh tokens only with ``offline_access`` (unless the tenant allows them always).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.hooks import hooked
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode as AuthlibOpenIDCode
+
+from identity.models.grant import AuthorizationCode, RefreshToken
+from identity.oauth import store
+from identity.scopes import OFFLINE_ACCESS, OPENID, join, split
+
+if TYPE_CHECKING:
+    from identity.oauth.server import AuthorizationServer
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+class _IssuesTokens:
+    """Token generation for our grants: JWT access token, opaque refresh token, all from the server."""
+
+    server: AuthorizationServer
+    request: Any
+
+    def generate_token(
+        self,
+        user: Any = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        return self.server.issue_tokens(self.request, user, scope or "", include_refresh_token)
+
+    def save_token(self, token: dict[str, Any]) -> None:
+        # Refresh tokens are stored by issue_tokens (only their hash); access tokens are never stored.
+        return None
+
+
+class AuthorizationCodeGrant(_IssuesTokens, grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    AUTHORIZATION_CODE_LENGTH = 43  # 43 URL-safe characters = 256 bits
+
+    def save_authorization_code(self, code: str, request: Any) -> AuthorizationCode:
+        return store.save_code(self.server.session, self.server.tenant, code, request)
+
+    def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
+        return store.consume_code(self.server.session, self.server.tenant, code, client.id)
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        return None  # consumed atomically in query_authorization_code; kept to detect replays
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Any:
+        user = store.active_user(self.server.session, self.server.tenant, authorization_code.user_id)
+        if user is None:
+            raise InvalidGrantError("The user of this code can no longer sign in.")
+        return user
+
+    @hooked
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        code = self.request.authorization_code
+        self.request.user = self.authenticate_user(code)
+        token = self.generate_token(
+            user=self.request.user,
+            scope=code.scope,
+            include_refresh_token=self.server.may_issue_refresh_token(self.request.client, code.scope),
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class RefreshTokenGrant(_IssuesTokens, grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation on every use
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        return store.rotate_refresh_token(
+            self.server.session, self.server.tenant, refresh_token, self.request.client.id
+        )
+
+    def authenticate_user(self, refresh_token: RefreshToken) -> Any:
+        user = store.active_user(self.server.session, self.server.tenant, refresh_token.user_id)
+        if user is None:
+            raise InvalidGrantError("The user of this refresh token can no longer sign in.")
+        return user
+
+    def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
+        return None  # rotated atomically in authenticate_refresh_token
+
+    def _validate_token_scope(self, token: RefreshToken) -> None:
+        # RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+        requested = split(self.request.payload.scope)
+        if requested and not set(requested) <= set(split(token.scope)):
+            raise InvalidScopeError("The requested scope exceeds the scope originally granted.")
+
+
+class ClientCredentialsGrant(_IssuesTokens, grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        allowed = [s for s in self.request.client.row.scopes if s not in {OPENID, OFFLINE_ACCESS}]
+        requested = split(self.request.payload.scope)
+        if requested and not set(requested) <= set(allowed):
+            raise InvalidScopeError("The client is not allowed some of the requested scopes.")
+        self.request.scope = join(requested or allowed)
+
+    @hooked
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only (``plain`` refused), required for clients registered to need it."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            # RFC 7636 §4.3: an absent method means "plain", which we do not support.
+            raise InvalidRequestError("code_challenge_method must be S256")
+        super().validate_code_challenge(grant, redirect_uri)
+        if grant.request.client.row.require_pkce and not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required for this client: send code_challenge (S256)")
+
+
+class OpenIDCode(AuthlibOpenIDCode):
+    """OIDC for the code grant. Authlib validates nonce and prompt; the ID token is ours."""
+
+    def __init__(self, server: AuthorizationServer) -> None:
+        super().__init__(require_nonce=False)
+        self.server = server
+
+    def exists_nonce(self, nonce: str, request: Any) -> bool:
+        # The nonce protects the relying party, which checks it against its own session; the OP
+        # only carries it into the ID token (OIDC Core §3.1.2.1). No server-side uniqueness check.
+        return False
+
+    def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
+        _, token, _ = response
+        if OPENID in split(token.get("scope")):
+            code = grant.request.authorization_code
+            token["id_token"] = self.server.id_token(grant.request, token, code.auth_time, code.nonce)
+        return token
+
+
+class RefreshIdToken:
+    """Also return a fresh ID token on refresh when ``openid`` was granted (OIDC Core §12.2)."""
+
+    def __init__(self, server: AuthorizationServer) -> None:
+        self.server = server
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_create_token_response", self.process_token)
+
+    def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
+        _, token, _ = response
+        if OPENID in split(token.get("scope")):
+            auth_time = store.grant_auth_time(self.server.session, self.server.tenant, grant.request.refresh_token)
+            token["id_token"] = self.server.id_token(grant.request, token, auth_time, None)
+        return token

@@ -1,0 +1,141 @@
+"""The per-request, per-tenant Authlib ``AuthorizationServer`` (the pattern Polar runs in production).
+
+Construction is a handful of ``register_*`` calls; the expensive part, parsed keys, is cached in
+``KeyCache`` by tenant and key version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from authlib.oauth2 import rfc6749
+from authlib.oauth2.rfc9207 import IssuerParameter
+from sqlmodel import Session
+
+from identity import clients
+from identity.context import AppContext
+from identity.oauth import store
+from identity.oauth.client import OAuthClient
+from identity.oauth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    OpenIDCode,
+    RefreshIdToken,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+)
+from identity.scopes import OFFLINE_ACCESS, split
+from identity.tokens import Signer
+from identity.userinfo_claims import user_claims
+from tenants.models import Tenant
+
+
+@dataclass
+class OAuthResponse:
+    """What Authlib returns, before it becomes an HTTP response. ``location`` is what RFC 9207 edits."""
+
+    status: int
+    body: Any
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def location(self) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == "location"), None)
+
+    @location.setter
+    def location(self, value: str) -> None:
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != "location"] + [("Location", value)]
+
+
+class TenantIssuerParameter(IssuerParameter):
+    """RFC 9207: ``iss`` in every authorization response, errors included."""
+
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self.issuer
+
+
+class AuthorizationServer(rfc6749.AuthorizationServer):
+    def __init__(self, ctx: AppContext, session: Session, tenant: Tenant) -> None:
+        super().__init__()
+        self.ctx, self.session, self.tenant = ctx, session, tenant
+        self.issuer = ctx.settings.issuer(tenant.slug)
+        self._clients: dict[str, OAuthClient | None] = {}
+        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(self)])
+        self.register_grant(RefreshTokenGrant, [RefreshIdToken(self)])
+        self.register_grant(ClientCredentialsGrant)
+        self.register_extension(TenantIssuerParameter(self.issuer))
+
+    # -- Authlib hooks -------------------------------------------------------------------------
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        if client_id not in self._clients:
+            row = clients.find_client(self.session, self.tenant.id, client_id)
+            self._clients[client_id] = OAuthClient(row, self.ctx.hasher) if row else None
+        return self._clients[client_id]
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        return None  # see grants._IssuesTokens
+
+    def create_oauth2_request(self, request: Any) -> Any:
+        return request  # already an identity.oauth.requests.PlainOAuth2Request
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthResponse:
+        return OAuthResponse(status, body, list(headers))
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    # -- token issuance ------------------------------------------------------------------------
+    @cached_property
+    def signer(self) -> Signer:
+        ring = self.ctx.keys.get(self.session, self.tenant)
+        return Signer(self.issuer, ring, self.tenant.access_token_alg, self.tenant.id_token_alg)
+
+    def may_issue_refresh_token(self, client: OAuthClient, scope: str) -> bool:
+        if not client.check_grant_type("refresh_token"):
+            return False
+        return self.tenant.refresh_without_offline_access or OFFLINE_ACCESS in split(scope)
+
+    def issue_tokens(self, request: Any, user: Any, scope: str, include_refresh_token: bool) -> dict[str, Any]:
+        client: OAuthClient = request.client
+        grant_id = auth_time = None
+        if request.authorization_code is not None:
+            grant_id, auth_time = request.authorization_code.grant_id, request.authorization_code.auth_time
+        elif request.refresh_token is not None:
+            grant_id = request.refresh_token.grant_id
+        ttl = self.tenant.access_token_ttl
+        token: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": self.signer.access_token(
+                client_id=client.id,
+                scope=scope,
+                ttl=ttl,
+                subject=user.id if user is not None else None,
+                grant_id=grant_id,
+                auth_time=auth_time,
+            ),
+            "expires_in": ttl,
+            "scope": scope,
+        }
+        if include_refresh_token and user is not None and grant_id is not None:
+            # A rotated refresh token keeps the family's full scope even when this access token is narrower.
+            family_scope = request.refresh_token.scope if request.refresh_token is not None else scope
+            token["refresh_token"] = store.save_refresh_token(
+                self.session, self.tenant, grant_id=grant_id, client_id=client.id, user_id=user.id, scope=family_scope
+            )
+        return token
+
+    def id_token(self, request: Any, token: dict[str, Any], auth_time: int, nonce: str | None) -> str:
+        return self.signer.id_token(
+            client_id=request.client.id,
+            subject=request.user.id,
+            ttl=self.tenant.id_token_ttl,
+            auth_time=auth_time,
+            nonce=nonce,
+            access_token=token.get("access_token"),
+            user_claims=user_claims(request.user, split(token["scope"])),
+        )

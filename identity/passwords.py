@@ -1,0 +1,38 @@
+"""The one place passwords are hashed: argon2id through passlib (the libpass distribution)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from passlib.context import CryptContext
+
+_context = CryptContext(schemes=["argon2"], deprecated="auto", argon2__type="ID")
+
+MIN_PASSWORD_LENGTH = 8
+
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the email is unknown, so a miss costs the same time as a hit (no user enumeration)."""
+    return _context.hash("not-a-real-password-only-for-timing")
+
+
+def hash_password(password: str) -> str:
+    return _context.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _context.verify(password, _dummy_hash())
+        return False
+    return _context.verify(password, password_hash)
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > 1024:
+        return "Password is too long."
+    return None

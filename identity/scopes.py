@@ -1,0 +1,51 @@
+"""Scopes: the OpenID Connect standard ones and the claims each releases, plus tenant-defined scopes."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from identity.db import tenant_query
+from tenants.models import TenantScope
+
+OPENID = "openid"
+OFFLINE_ACCESS = "offline_access"
+
+# scope -> (what the consent page says, the claims it releases)
+STANDARD_SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "openid": ("Sign you in with your account", ("sub",)),
+    "profile": ("See your name", ("name", "updated_at")),
+    "email": ("See your email address", ("email", "email_verified")),
+    "offline_access": ("Stay signed in to the app when you are not using it", ()),
+}
+
+# Scopes the user may not untick on the consent page: without them the request is meaningless.
+REQUIRED_ON_CONSENT = {OPENID}
+
+CLAIMS_SUPPORTED = sorted(
+    {"iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp"}
+    | {claim for _, claims in STANDARD_SCOPES.values() for claim in claims}
+)
+
+
+def split(scope: str | None) -> list[str]:
+    """Scopes in request order, without duplicates."""
+    seen: dict[str, None] = {}
+    for item in (scope or "").split():
+        seen.setdefault(item, None)
+    return list(seen)
+
+
+def join(scopes: list[str] | set[str]) -> str:
+    return " ".join(scopes if isinstance(scopes, list) else sorted(scopes))
+
+
+def tenant_scopes(session: Session, tenant_id: str) -> dict[str, str]:
+    """name -> description for the tenant's own scopes."""
+    rows = session.exec(tenant_query(TenantScope, tenant_id)).all()
+    return {row.name: row.description for row in rows}
+
+
+def known_scopes(session: Session, tenant_id: str) -> dict[str, str]:
+    described = {name: text for name, (text, _) in STANDARD_SCOPES.items()}
+    described.update(tenant_scopes(session, tenant_id))
+    return described

@@ -1,0 +1,81 @@
+"""The one settings object, read from ``IDENTITY_*`` environment variables.
+
+Nothing else in the project reads ``os.environ``: the app factory and the CLI receive a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+class SettingsError(ValueError):
+    """The environment describes a configuration we refuse to run with."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///identity.db"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = DEV_SECRET_KEY
+    env: str = "dev"
+    # Failed logins allowed per window before we refuse further tries.
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 30
+    login_throttle_window_seconds: int = 900
+    # How many argon2 verifications may run at once per process (the rest queue).
+    password_hash_concurrency: int = 2
+    log_json: bool = False
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env == "prod"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+
+        def get(name: str, default: str) -> str:
+            return environ.get(f"IDENTITY_{name}", default)
+
+        env = get("ENV", "dev")
+        settings = cls(
+            database_url=get("DATABASE_URL", cls.database_url),
+            public_url=get("PUBLIC_URL", cls.public_url).rstrip("/"),
+            secret_key=get("SECRET_KEY", DEV_SECRET_KEY if env != "prod" else ""),
+            env=env,
+            login_max_failures_per_account=int(get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5")),
+            login_max_failures_per_ip=int(get("LOGIN_MAX_FAILURES_PER_IP", "30")),
+            login_throttle_window_seconds=int(get("LOGIN_THROTTLE_WINDOW_SECONDS", "900")),
+            password_hash_concurrency=int(get("PASSWORD_HASH_CONCURRENCY", "2")),
+            log_json=_bool(get("LOG_JSON", "true" if env == "prod" else "false")),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.env not in {"dev", "prod"}:
+            raise SettingsError("IDENTITY_ENV must be 'dev' or 'prod'")
+        parts = urlsplit(self.public_url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise SettingsError("IDENTITY_PUBLIC_URL must be an absolute http(s) URL")
+        if self.is_prod:
+            if not self.secret_key or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+                raise SettingsError("IDENTITY_SECRET_KEY must be set to at least 32 random characters in prod")
+            if parts.scheme != "https":
+                raise SettingsError("IDENTITY_PUBLIC_URL must use https in prod")
+
+    def issuer(self, slug: str) -> str:
+        return f"{self.public_url}/t/{slug}"

@@ -1,0 +1,118 @@
+"""JWTs this provider signs and verifies: RFC 9068 access tokens and OIDC ID tokens (joserfc).
+
+Access tokens of a user carry ``gid``, the id of the grant (token family) they came from, so that
+revoking the grant (code replay, refresh-token reuse, logout) stops them at userinfo.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oidc.core.util import create_half_hash
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from identity.clock import now
+from identity.crypto import random_token
+from identity.keys import SUPPORTED_ALGS, KeyRing
+
+ACCESS_TOKEN_TYPE = "at+jwt"
+CLOCK_SKEW = 30
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Everything needed to sign for one tenant: its issuer, key ring and algorithm choices."""
+
+    issuer: str
+    ring: KeyRing
+    access_token_alg: str
+    id_token_alg: str
+
+    def _sign(self, header: dict[str, Any], claims: dict[str, Any], alg: str) -> str:
+        key = self.ring.signer(alg)
+        header = {"alg": alg, "kid": key.kid, **header}
+        return jwt.encode(header, claims, key, algorithms=[alg])
+
+    def access_token(
+        self,
+        *,
+        client_id: str,
+        scope: str,
+        ttl: int,
+        subject: str | None,
+        grant_id: str | None,
+        auth_time: int | None,
+    ) -> str:
+        """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti (+ scope, auth_time)."""
+        issued = now()
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            # The audience is this issuer: the tokens are for our own APIs (userinfo) and for resource
+            # servers of the tenant that trust this issuer.
+            "aud": self.issuer,
+            "sub": subject or client_id,
+            "client_id": client_id,
+            "scope": scope,
+            "iat": issued,
+            "exp": issued + ttl,
+            "jti": random_token(16),
+        }
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        if grant_id is not None:
+            claims["gid"] = grant_id
+        return self._sign({"typ": ACCESS_TOKEN_TYPE}, claims, self.access_token_alg)
+
+    def id_token(
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        ttl: int,
+        auth_time: int,
+        nonce: str | None,
+        access_token: str | None,
+        user_claims: dict[str, Any],
+    ) -> str:
+        """OIDC Core §2 and §3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, at_hash, azp."""
+        issued = now()
+        claims: dict[str, Any] = {
+            **user_claims,
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": client_id,
+            "azp": client_id,
+            "iat": issued,
+            "exp": issued + ttl,
+            "auth_time": auth_time,
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        if access_token:
+            claims["at_hash"] = create_half_hash(access_token, self.id_token_alg).decode()
+        return self._sign({"typ": "JWT"}, claims, self.id_token_alg)
+
+
+class InvalidAccessToken(ValueError):
+    """Not a token this tenant issued, or no longer valid. The message is safe to return."""
+
+
+def verify_access_token(token: str, issuer: str, ring: KeyRing) -> dict[str, Any]:
+    """Signature (only our published keys, only asymmetric algorithms: never ``none`` or HS*),
+    ``typ``, issuer and expiry. Revocation is the caller's check (it needs the database)."""
+    try:
+        decoded = jwt.decode(token, ring.verification, algorithms=list(SUPPORTED_ALGS))
+    except (JoseError, ValueError, TypeError, json.JSONDecodeError) as error:
+        raise InvalidAccessToken("The access token is malformed or its signature is invalid") from error
+    if decoded.header.get("typ", "").lower() not in {ACCESS_TOKEN_TYPE, "application/at+jwt"}:
+        raise InvalidAccessToken("Not an access token")
+    claims = decoded.claims
+    if claims.get("iss") != issuer:
+        raise InvalidAccessToken("The access token was issued by another issuer")
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp + CLOCK_SKEW < now():
+        raise InvalidAccessToken("The access token expired")
+    return claims

@@ -1,0 +1,87 @@
+"""Small helpers every endpoint shares: the unit of work, JSON and page responses, security headers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from identity.context import AppContext
+from identity.db import session_scope
+from identity.oauth.server import OAuthResponse
+
+T = TypeVar("T")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+# Hosted pages: no inline script, no framing, nothing from other origins. (No form-action: Chromium
+# applies it to the redirect that follows a form post, and that redirect goes to the client's origin.)
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data: https:; font-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+PAGE_HEADERS = {
+    **NO_STORE,
+    "Content-Security-Policy": PAGE_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def app_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+async def in_transaction(request: Request, work: Callable[[Session], T]) -> T:
+    """Run ``work(session)`` on the threadpool inside one transaction (commit on return, rollback on raise)."""
+    ctx = app_context(request)
+
+    def run() -> T:
+        with session_scope(ctx.sessions) as session:
+            return work(session)
+
+    return await run_in_threadpool(run)
+
+
+def public_uri(request: Request) -> str:
+    """The request URI as the outside world sees it (behind a TLS-terminating proxy)."""
+    uri = app_context(request).settings.public_url + request.url.path
+    return f"{uri}?{request.url.query}" if request.url.query else uri
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def oauth_json(result: OAuthResponse) -> Response:
+    headers = {k: v for k, v in result.headers if k.lower() != "content-type"}
+    return json_response(result.body, result.status, headers)
+
+
+def redirect(location: str, status: int = 302) -> Response:
+    response = RedirectResponse(location, status_code=status)
+    response.headers.update(NO_STORE)
+    return response
+
+
+def page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    templates = request.app.state.templates
+    response: Response = templates.TemplateResponse(request, template, context, status_code=status)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def error_page(request: Request, title: str, message: str, status: int, tenant_name: str | None = None) -> Response:
+    return page(request, "identity/error.html", {"title": title, "message": message, "tenant_name": tenant_name}, status)

@@ -1,0 +1,1 @@
+"""Tenants: the tenant model, resolution from the URL, and tenant services."""

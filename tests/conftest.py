@@ -1,0 +1,131 @@
+"""Shared fixtures: a migrated database per test (SQLite file, or PostgreSQL when
+IDENTITY_TEST_DATABASE_URL is set), the app built from settings, in-process and live HTTP clients."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlmodel import SQLModel
+from starlette.testclient import TestClient
+
+import identity.models  # noqa: F401
+from identity.app import create_app
+from identity.context import AppContext
+from identity.db import make_engine
+from identity.migrate import upgrade
+from identity.settings import Settings
+
+PG_URL = os.environ.get("IDENTITY_TEST_DATABASE_URL", "")
+PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if PG_URL.startswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set IDENTITY_TEST_DATABASE_URL (.ci/run does)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SQLite: one migrated file, copied per test. PostgreSQL: migrate once, truncate per test."""
+    if PG_URL:
+        engine = make_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+        upgrade(PG_URL)
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture
+def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    if PG_URL:
+        engine = make_engine(PG_URL)
+        tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        engine.dispose()
+        yield PG_URL
+        return
+    target = tmp_path / "identity.db"
+    shutil.copy(migrated_template, target)
+    yield f"sqlite:///{target}"
+
+
+def make_settings(database_url: str, public_url: str = PUBLIC_URL, **overrides: object) -> Settings:
+    return Settings(database_url=database_url, public_url=public_url, secret_key="test-secret-key-" + "x" * 32, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    application = create_app(settings)
+    yield application
+    application.state.ctx.engine.dispose()
+
+
+@pytest.fixture
+def ctx(app) -> AppContext:  # type: ignore[no-untyped-def]
+    context: AppContext = app.state.ctx
+    return context
+
+
+@pytest.fixture
+def http(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url=PUBLIC_URL, follow_redirects=False) as client:
+        yield client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, app, url: str) -> None:  # type: ignore[no-untyped-def]
+        self.app, self.url = app, url
+
+    @property
+    def ctx(self) -> AppContext:
+        return self.app.state.ctx  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    """The app on a real uvicorn, on a free loopback port, for third-party clients and the browser."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    application = create_app(make_settings(database_url, public_url=url))
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("live server did not start")
+        time.sleep(0.02)
+    yield LiveServer(application, url)
+    server.should_exit = True
+    thread.join(timeout=5)
+    application.state.ctx.engine.dispose()
