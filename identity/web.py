@@ -39,13 +39,19 @@ def app_context(request: Request) -> AppContext:
     return ctx
 
 
-async def in_transaction(request: Request, work: Callable[[Session], T]) -> T:
-    """Run ``work(session)`` on the threadpool inside one transaction (commit on return, rollback on raise)."""
+async def in_transaction(
+    request: Request, work: Callable[[Session], T], keep: Callable[[Session, T], bool] | None = None
+) -> T:
+    """Run ``work(session)`` on the threadpool inside one transaction: commit on return, rollback on raise,
+    and also roll back when ``keep(session, result)`` says the result must leave no trace."""
     ctx = app_context(request)
 
     def run() -> T:
         with session_scope(ctx.sessions) as session:
-            return work(session)
+            result = work(session)
+            if keep is not None and not keep(session, result):
+                session.rollback()
+            return result
 
     return await run_in_threadpool(run)
 

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.oauth.requests import PlainOAuth2Request
+from identity.oauth.store import REVOKED_GRANT
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri
 from tenants.resolution import resolve_tenant
@@ -33,5 +34,10 @@ async def token(request: Request) -> Response:
         result: OAuthResponse = server.create_token_response(PlainOAuth2Request("POST", uri, headers, form=form))
         return result
 
-    # Committed even on error: a replayed code or reused refresh token revokes its grant durably.
-    return oauth_json(await in_transaction(request, work))
+    return oauth_json(await in_transaction(request, work, keep=_keep))
+
+
+def _keep(session: Session, result: OAuthResponse) -> bool:
+    """A failed request leaves no trace (a wrong code_verifier does not burn the code), except a
+    revocation: a replayed code or reused refresh token revokes its grant durably, error or not."""
+    return result.status == 200 or bool(session.info.get(REVOKED_GRANT))

@@ -23,6 +23,8 @@ from tenants.models import Tenant
 log = logging.getLogger("identity.tokens")
 
 CODE_TTL = 60
+# Set on the session when a request revoked a grant, so the token endpoint commits despite the error.
+REVOKED_GRANT = "revoked_grant"
 
 
 def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> AuthorizationCode:
@@ -137,6 +139,7 @@ def save_refresh_token(
 
 
 def revoke_grant(session: Session, tenant: Tenant, grant_id: str) -> None:
+    session.info[REVOKED_GRANT] = True
     session.exec(
         update(Grant)
         .where(col(Grant.tenant_id) == tenant.id, col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
