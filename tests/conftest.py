@@ -28,13 +28,17 @@ PG_URL = os.environ.get("IDENTITY_TEST_DATABASE_URL", "")
 PUBLIC_URL = "http://127.0.0.1:8000"
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if PG_URL.startswith("postgresql"):
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL: set IDENTITY_TEST_DATABASE_URL (.ci/run does)")
+    no_pg = pytest.mark.skip(reason="needs PostgreSQL: set IDENTITY_TEST_DATABASE_URL (.ci/run does)")
+    no_browser = pytest.mark.skip(reason=f"needs Debian chromium at {CHROMIUM} (scripts/test.sh installs it as root)")
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        if "postgres" in item.keywords and not PG_URL.startswith("postgresql"):
+            item.add_marker(no_pg)
+        if "browser" in item.keywords and not os.path.exists(CHROMIUM):
+            item.add_marker(no_browser)
 
 
 @pytest.fixture(scope="session")
