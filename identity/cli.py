@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -127,6 +129,16 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> None:
     serve(ctx, host=args.host, port=args.port, workers=args.workers, as_json=args.json)
 
 
+def _dev_public_url(settings: Settings, args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    """In dev, with no IDENTITY_PUBLIC_URL given, issuers follow the address we serve on."""
+    if args.command != "serve" or settings.is_prod or "IDENTITY_PUBLIC_URL" in environ:
+        return settings
+    host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host
+    url = f"http://{host}:{args.port}"
+    environ["IDENTITY_PUBLIC_URL"] = url  # the uvicorn workers build their settings from the environment
+    return replace(settings, public_url=url)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -190,7 +202,8 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     args = build_parser().parse_args(argv)
     func: Callable[[AppContext, argparse.Namespace], None] = args.func
     try:
-        ctx = AppContext.build(settings or Settings.from_env())
+        settings = _dev_public_url(settings or Settings.from_env(), args, os.environ)  # type: ignore[arg-type]
+        ctx = AppContext.build(settings)
         try:
             func(ctx, args)
         finally:
