@@ -74,7 +74,8 @@ class Settings:
         if self.is_prod:
             if not self.secret_key or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
                 raise SettingsError("IDENTITY_SECRET_KEY must be set to at least 32 random characters in prod")
-            if parts.scheme != "https":
+            # http only on loopback (a benchmark or a sidecar behind a local TLS terminator).
+            if parts.scheme != "https" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
                 raise SettingsError("IDENTITY_PUBLIC_URL must use https in prod")
 
     def issuer(self, slug: str) -> str:
