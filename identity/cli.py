@@ -19,7 +19,7 @@ from sqlmodel import Session
 from identity.clients import ClientError, register_client
 from identity.context import AppContext
 from identity.db import session_scope
-from identity.keys import rotate
+from identity.keys import SUPPORTED_ALGS, rotate, signing_algs
 from identity.settings import Settings, SettingsError
 from identity.users import UserError, create_user
 from tenants.resolution import find_tenant
@@ -51,10 +51,25 @@ def cmd_migrate(ctx: AppContext, args: argparse.Namespace) -> None:
 def cmd_tenant_create(ctx: AppContext, args: argparse.Namespace) -> None:
     with session_scope(ctx.sessions) as session:
         tenant = create_tenant(session, ctx.encryptor, slug=args.slug, name=args.name)
+        tenant.access_token_alg = args.access_token_alg
         issuer = ctx.settings.issuer(tenant.slug)
         data = {"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "issuer": issuer,
-                "discovery": f"{issuer}/.well-known/openid-configuration"}
+                "discovery": f"{issuer}/.well-known/openid-configuration", "access_token_alg": tenant.access_token_alg}
     _emit(args, data, f"Created tenant {data['slug']}\n  issuer:    {issuer}\n  discovery: {data['discovery']}")
+
+
+def cmd_tenant_update(ctx: AppContext, args: argparse.Namespace) -> None:
+    with session_scope(ctx.sessions) as session:
+        tenant = _tenant(session, args.slug)
+        if args.name:
+            tenant.name = args.name.strip()
+        if args.access_token_alg:
+            if args.access_token_alg not in signing_algs(session, tenant):
+                raise CommandError(f"tenant has no {args.access_token_alg} keys")
+            tenant.access_token_alg = args.access_token_alg
+        session.add(tenant)
+        data = {"slug": tenant.slug, "name": tenant.name, "access_token_alg": tenant.access_token_alg}
+    _emit(args, data, f"Updated tenant {data['slug']}: access tokens signed with {data['access_token_alg']}")
 
 
 def cmd_client_create(ctx: AppContext, args: argparse.Namespace) -> None:
@@ -159,7 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     tc = tenant.add_parser("create", parents=[common], help="create a tenant (its own issuer and keys)")
     tc.add_argument("slug")
     tc.add_argument("--name")
+    tc.add_argument("--access-token-alg", choices=SUPPORTED_ALGS, default="RS256",
+                    help="algorithm of JWT access tokens (ID tokens are RS256, as OIDC requires)")
     tc.set_defaults(func=cmd_tenant_create)
+    tu = tenant.add_parser("update", parents=[common], help="change a tenant's settings")
+    tu.add_argument("slug")
+    tu.add_argument("--name")
+    tu.add_argument("--access-token-alg", choices=SUPPORTED_ALGS)
+    tu.set_defaults(func=cmd_tenant_update)
 
     client = sub.add_parser("client", help="manage clients").add_subparsers(dest="action", required=True)
     cc = client.add_parser("create", parents=[common], help="register an application")

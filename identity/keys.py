@@ -62,6 +62,12 @@ def create_initial_keys(session: Session, tenant: Tenant, encryptor: KeyEncrypto
     session.flush()
 
 
+def signing_algs(session: Session, tenant: Tenant) -> set[str]:
+    """The algorithms this tenant has a current key for."""
+    rows = session.exec(tenant_query(SigningKey, tenant.id).where(SigningKey.status == CURRENT)).all()
+    return {row.alg for row in rows}
+
+
 def rotate(session: Session, tenant: Tenant, encryptor: KeyEncryptor) -> list[SigningKey]:
     """Promote each algorithm's next key, retire the current one, publish a fresh next key.
 

@@ -83,3 +83,11 @@ def test_private_use_scheme_and_loopback_redirects_are_accepted(cli):
     native = ok_json(cli("client", "create", "--tenant", "acme", "--name", "App", "--public", "--redirect-uri",
                          "com.example.app:/callback", "--redirect-uri", "http://[::1]:7000/cb", "--json"))
     assert native["redirect_uris"] == ["com.example.app:/callback", "http://[::1]:7000/cb"]
+
+
+def test_access_token_algorithm_is_selectable(cli):
+    assert ok_json(cli("tenant", "create", "acme", "--access-token-alg", "ES256", "--json"))["access_token_alg"] == "ES256"
+    updated = ok_json(cli("tenant", "update", "acme", "--access-token-alg", "RS256", "--name", "Acme", "--json"))
+    assert updated == {"slug": "acme", "name": "Acme", "access_token_alg": "RS256"}
+    refused = cli("tenant", "update", "acme", "--access-token-alg", "EdDSA")
+    assert refused.returncode == 1 and "no EdDSA keys" in refused.stderr

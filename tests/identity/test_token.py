@@ -227,3 +227,21 @@ def test_disabled_user_cannot_refresh(http, ctx, rp):
         user.disabled = True
         session.add(user)
     assert refresh(http, rp, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_es256_access_tokens_when_the_tenant_chooses_them(http, ctx, tenant):
+    from identity.db import session_scope  # noqa: PLC0415
+    from tenants.models import Tenant  # noqa: PLC0415
+
+    with session_scope(ctx.sessions) as session:
+        row = session.get(Tenant, tenant.id)
+        row.access_token_alg = "ES256"
+        session.add(row)
+    rp = make_client(ctx, tenant)
+    result = sign_in(http, "acme", rp.client_id)
+    tokens = exchange(http, "acme", rp.client_id, rp.client_secret, result["code"], result["_verifier"])
+    keys = jwks(http)
+    assert jwt.decode(tokens["access_token"], keys, algorithms=["ES256"]).header["alg"] == "ES256"
+    assert jwt.decode(tokens["id_token"], keys, algorithms=["RS256"]).header["alg"] == "RS256"
+    info = http.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 200
