@@ -5,9 +5,12 @@ from identity.models.grant import AuthorizationCode, Grant, RefreshToken
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle
 from identity.models.key import SigningKey
 from identity.models.user import User
-from tenants.models import Tenant, TenantScope
+from tenants.models import AuditEvent, Invitation, Membership, Tenant, TenantScope
 
 __all__ = [
+    "AuditEvent",
+    "Invitation",
+    "Membership",
     "AuthorizationCode",
     "AuthorizationRequest",
     "BrowserSession",

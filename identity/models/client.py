@@ -24,3 +24,16 @@ class Client(TenantOwned, table=True):
     scopes: list[str] = Field(default_factory=list, sa_type=JSON)
     require_pkce: bool = True
     created_at: int = Field(default_factory=now, sa_type=BigInteger)
+    # Portal metadata: what kind of app set the defaults, and what the consent page may show.
+    app_type: str = Field(default="web", max_length=20)  # web | spa | native | m2m
+    description: str = Field(default="", max_length=500)
+    logo_url: str = Field(default="", max_length=500)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list, sa_type=JSON)
+    # Per-app lifetimes; None means the tenant's default.
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+    # Secret rotation with a grace period: the previous secret still works until then.
+    previous_secret_hash: str | None = Field(default=None, max_length=128)
+    previous_secret_expires_at: int | None = Field(default=None, sa_type=BigInteger)
+    # First-party apps (the tenant's own developer portal) skip consent and cannot be deleted.
+    first_party: bool = False
