@@ -17,10 +17,17 @@ target_metadata = SQLModel.metadata
 def run_migrations_online() -> None:
     engine = make_engine(url)
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table (create copy, drop old): with foreign keys on, dropping the old
+            # tenants table would cascade-delete every tenant's rows. The pragma only works outside a
+            # transaction, so set it before Alembic begins one.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",  # ALTER support on SQLite
+            render_as_batch=sqlite,  # ALTER support on SQLite
             compare_type=True,
         )
         with context.begin_transaction():
