@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
+from identity.clock import now
 from identity.crypto import SecretHasher, random_token
 from identity.db import tenant_query
 from identity.models.client import Client
@@ -22,7 +24,11 @@ _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")
 
 
 class ClientError(ValueError):
-    """A client registration we refuse, with a message fit to show the developer."""
+    """A client registration we refuse, with a message fit to show the developer (and, per field, why)."""
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
 
 
 def redirect_uri_problem(uri: str, *, dev: bool) -> str | None:
@@ -71,6 +77,94 @@ class NewClient:
     client_secret: str | None  # shown once, never stored
 
 
+# What each kind of app gets unless told otherwise (the portal's "type" choice).
+APP_TYPES: dict[str, dict[str, Any]] = {
+    "web": {"public": False, "grant_types": ["authorization_code", "refresh_token"]},
+    "spa": {"public": True, "grant_types": ["authorization_code", "refresh_token"]},
+    "native": {"public": True, "grant_types": ["authorization_code", "refresh_token"]},
+    "m2m": {"public": False, "grant_types": ["client_credentials"]},
+}
+
+
+@dataclass
+class ClientSpec:
+    """The editable settings of a client, validated together; problems are reported per field."""
+
+    name: str
+    redirect_uris: list[str]
+    public: bool = False
+    grant_types: list[str] | None = None
+    scopes: list[str] | None = None
+    app_type: str = "web"
+    description: str = ""
+    logo_url: str = ""
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+
+    def problems(self, known_scopes: dict[str, str], *, dev: bool) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+
+        def add(name: str, message: str) -> None:
+            errors.setdefault(name, []).append(message)
+
+        self.name = self.name.strip()
+        if not self.name:
+            add("name", "name is required")
+        elif len(self.name) > 200:
+            add("name", "name is too long (200 characters at most)")
+        if self.app_type not in APP_TYPES:
+            add("app_type", f"unknown app type {self.app_type!r}")
+        grant_types = self.grant_types = list(dict.fromkeys(self.grant_types or DEFAULT_GRANT_TYPES))
+        for grant_type in grant_types:
+            if grant_type not in SUPPORTED_GRANT_TYPES:
+                add("grant_types", f"grant type {grant_type!r} is not supported ({', '.join(SUPPORTED_GRANT_TYPES)})")
+        if self.public and "client_credentials" in grant_types:
+            add("grant_types", "a public client cannot use client_credentials: it has no secret")
+        if "refresh_token" in grant_types and "authorization_code" not in grant_types:
+            add("grant_types", "refresh_token needs authorization_code")
+        self.redirect_uris = list(dict.fromkeys(u.strip() for u in self.redirect_uris if u.strip()))
+        if "authorization_code" in grant_types and not self.redirect_uris:
+            add("redirect_uris", "at least one redirect URI is required for authorization_code")
+        for uri in self.redirect_uris:
+            problem = redirect_uri_problem(uri, dev=dev)
+            if problem:
+                add("redirect_uris", f"redirect URI {uri!r} {problem}")
+        self.post_logout_redirect_uris = list(dict.fromkeys(u.strip() for u in self.post_logout_redirect_uris if u.strip()))
+        for uri in self.post_logout_redirect_uris:
+            problem = redirect_uri_problem(uri, dev=dev)
+            if problem:
+                add("post_logout_redirect_uris", f"post-logout redirect URI {uri!r} {problem}")
+        if self.scopes is None:
+            self.scopes = DEFAULT_USER_SCOPES if "authorization_code" in grant_types else []
+        self.scopes = list(dict.fromkeys(self.scopes))
+        for scope in self.scopes:
+            if scope not in known_scopes:
+                add("scopes", f"scope {scope!r} is not defined for this tenant")
+        if self.logo_url and (not self.logo_url.startswith("https://") or len(self.logo_url) > 500):
+            add("logo_url", "the logo URL must be an https URL")
+        for name, ttl, most in (("access_token_ttl", self.access_token_ttl, 86400),
+                                ("refresh_token_ttl", self.refresh_token_ttl, 365 * 86400)):
+            if ttl is not None and not 60 <= ttl <= most:
+                add(name, f"lifetime must be between 60 and {most} seconds")
+        if len(self.description) > 500:
+            add("description", "description is too long (500 characters at most)")
+        return errors
+
+    def apply(self, client: Client) -> None:
+        client.name, client.app_type, client.description = self.name, self.app_type, self.description.strip()
+        client.logo_url, client.redirect_uris = self.logo_url, self.redirect_uris
+        client.post_logout_redirect_uris = self.post_logout_redirect_uris
+        client.grant_types, client.scopes = list(self.grant_types or []), list(self.scopes or [])
+        client.access_token_ttl, client.refresh_token_ttl = self.access_token_ttl, self.refresh_token_ttl
+
+
+def _validated(session: Session, tenant_id: str, spec: ClientSpec, dev: bool) -> None:
+    errors = spec.problems(known_scopes(session, tenant_id), dev=dev)
+    if errors:
+        raise ClientError("; ".join(m for messages in errors.values() for m in messages), errors)
+
+
 def register_client(
     session: Session,
     tenant_id: str,
@@ -82,47 +176,73 @@ def register_client(
     grant_types: list[str] | None = None,
     scopes: list[str] | None = None,
     dev: bool = False,
+    first_party: bool = False,
+    **metadata: Any,
 ) -> NewClient:
-    name = name.strip()
-    if not name:
-        raise ClientError("name is required")
-    grant_types = list(dict.fromkeys(grant_types or DEFAULT_GRANT_TYPES))
-    for grant_type in grant_types:
-        if grant_type not in SUPPORTED_GRANT_TYPES:
-            raise ClientError(f"grant type {grant_type!r} is not supported ({', '.join(SUPPORTED_GRANT_TYPES)})")
-    if public and "client_credentials" in grant_types:
-        raise ClientError("a public client cannot use client_credentials: it has no secret")
-    if "refresh_token" in grant_types and "authorization_code" not in grant_types:
-        raise ClientError("refresh_token needs authorization_code")
-    if "authorization_code" in grant_types and not redirect_uris:
-        raise ClientError("at least one redirect URI is required for authorization_code")
-    for uri in redirect_uris:
-        problem = redirect_uri_problem(uri, dev=dev)
-        if problem:
-            raise ClientError(f"redirect URI {uri!r} {problem}")
-
-    known = known_scopes(session, tenant_id)
-    if scopes is None:
-        scopes = DEFAULT_USER_SCOPES if "authorization_code" in grant_types else []
-    for scope in scopes:
-        if scope not in known:
-            raise ClientError(f"scope {scope!r} is not defined for this tenant")
-
+    if "app_type" not in metadata:
+        metadata["app_type"] = "spa" if public else ("m2m" if grant_types == ["client_credentials"] else "web")
+    spec = ClientSpec(name=name, redirect_uris=redirect_uris, public=public, grant_types=grant_types,
+                      scopes=scopes, **metadata)
+    if not first_party:  # the portal's own client has a relative redirect URI, resolved per issuer
+        _validated(session, tenant_id, spec, dev)
     secret = None if public else random_token(32)
     client = Client(
         tenant_id=tenant_id,
         id=random_token(18),
-        name=name,
+        name=spec.name,
         secret_hash=hasher.hash(secret) if secret else None,
         is_public=public,
-        redirect_uris=list(dict.fromkeys(redirect_uris)),
-        grant_types=grant_types,
-        scopes=list(dict.fromkeys(scopes)),
         require_pkce=public,
+        first_party=first_party,
     )
+    spec.apply(client)
     session.add(client)
     session.flush()
     return NewClient(client, secret)
+
+
+def update_client(session: Session, client: Client, spec: ClientSpec, *, dev: bool) -> Client:
+    """Change an app's settings; its type (public or confidential) and id never change."""
+    spec.public = client.is_public
+    _validated(session, client.tenant_id, spec, dev)
+    spec.apply(client)
+    session.add(client)
+    session.flush()
+    return client
+
+
+def rotate_secret(session: Session, client: Client, hasher: SecretHasher, *, grace_seconds: int = 0) -> str:
+    """A new secret, shown once. With a grace period the previous secret keeps working until it ends."""
+    if client.is_public:
+        raise ClientError("a public client has no secret")
+    if not 0 <= grace_seconds <= 7 * 86400:
+        raise ClientError("the grace period must be between 0 and 7 days")
+    secret = random_token(32)
+    if grace_seconds:
+        client.previous_secret_hash, client.previous_secret_expires_at = client.secret_hash, now() + grace_seconds
+    else:
+        client.previous_secret_hash = client.previous_secret_expires_at = None
+    client.secret_hash = hasher.hash(secret)
+    session.add(client)
+    session.flush()
+    return secret
+
+
+def delete_client(session: Session, client: Client) -> None:
+    """Delete an app: its grants (so every refresh and access token), codes and consents go with it."""
+    if client.first_party:
+        raise ClientError("the developer portal's own app cannot be deleted")
+    session.delete(client)  # the database cascades to grants, codes, refresh tokens and consents
+    session.flush()
+
+
+def list_clients(session: Session, tenant_id: str) -> list[Client]:
+    query = tenant_query(Client, tenant_id).where(Client.first_party == False).order_by(Client.created_at)  # noqa: E712
+    return list(session.exec(query).all())
+
+
+def first_party_client(session: Session, tenant_id: str) -> Client | None:
+    return session.exec(tenant_query(Client, tenant_id).where(Client.first_party == True)).first()  # noqa: E712
 
 
 def find_client(session: Session, tenant_id: str, client_id: str) -> Client | None:

@@ -64,7 +64,10 @@ def authorize_request(
                 raise LoginRequiredError(redirect_uri=grant.redirect_uri)
             return _interaction(server, request, browser_id, flows.LOGIN, None)
         requested = split(request.scope)
-        granted = flows.remembered_grant(server.session, server.tenant, signed_in.user.id, request.client.id, requested)
+        granted = flows.remembered_grant(
+            server.session, server.tenant, signed_in.user.id, request.client.id, requested,
+            first_party=request.client.row.first_party,
+        )
         if granted is None or "consent" in prompts:
             if "none" in prompts:
                 raise ConsentRequiredError(redirect_uri=grant.redirect_uri)

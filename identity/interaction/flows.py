@@ -81,8 +81,13 @@ def requested_scopes(flow: AuthorizationRequest) -> list[str]:
     return split(dict(params_of(flow)).get("scope"))
 
 
-def remembered_grant(session: Session, tenant: Tenant, user_id: str, client_id: str, requested: list[str]) -> str | None:
-    """The scope to grant without asking, if the user already decided on this (or a wider) request."""
+def remembered_grant(
+    session: Session, tenant: Tenant, user_id: str, client_id: str, requested: list[str], *, first_party: bool = False
+) -> str | None:
+    """The scope to grant without asking, if the user already decided on this (or a wider) request.
+    The tenant's own apps (its developer portal) are not third parties: no consent to ask."""
+    if first_party:
+        return " ".join(requested)
     consent = session.exec(
         tenant_query(Consent, tenant.id).where(Consent.user_id == user_id, Consent.client_id == client_id)
     ).first()

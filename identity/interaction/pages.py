@@ -73,7 +73,9 @@ def _base_context(request: Request, tenant: Tenant, flow: Any, client_name: str,
 def _after_login(server: AuthorizationServer, request: Request, flow: Any, user: User, auth_time: int) -> View:
     """Consent already remembered: straight back to the client. Otherwise: the consent page."""
     requested = flows.requested_scopes(flow)
-    granted = flows.remembered_grant(server.session, server.tenant, user.id, flow.client_id, requested)
+    client = find_client(server.session, server.tenant.id, flow.client_id)
+    first_party = client is not None and client.first_party
+    granted = flows.remembered_grant(server.session, server.tenant, user.id, flow.client_id, requested, first_party=first_party)
     if granted is not None and flow.state == flows.LOGIN:
         return _finish(server, request, flow, user, auth_time, granted)
     flow.state, flow.user_id, flow.auth_time = flows.CONSENT, user.id, auth_time

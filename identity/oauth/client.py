@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
+from identity.clock import now
 from identity.crypto import SecretHasher
 from identity.models.client import Client
 from identity.scopes import split
 
 
 class OAuthClient(ClientMixin):
-    def __init__(self, row: Client, hasher: SecretHasher) -> None:
+    def __init__(self, row: Client, hasher: SecretHasher, issuer: str) -> None:
         self.row = row
         self._hasher = hasher
+        # A first-party app registers paths relative to its issuer, so a new public URL keeps it working.
+        self.redirect_uris = [issuer + uri if uri.startswith("/") else uri for uri in row.redirect_uris]
 
     @property
     def id(self) -> str:
@@ -23,7 +26,7 @@ class OAuthClient(ClientMixin):
 
     def get_default_redirect_uri(self) -> str | None:
         # Only a client with exactly one registered URI may omit redirect_uri (RFC 6749 §3.1.2.3).
-        uris = self.row.redirect_uris
+        uris = self.redirect_uris
         return uris[0] if len(uris) == 1 else None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
@@ -35,10 +38,14 @@ class OAuthClient(ClientMixin):
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # Exact string comparison: no prefix, case, port or trailing-slash leniency.
-        return redirect_uri in self.row.redirect_uris
+        return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return self._hasher.verify(client_secret, self.row.secret_hash)
+        if self._hasher.verify(client_secret, self.row.secret_hash):
+            return True
+        # During a rotation's grace period the previous secret still works.
+        expires = self.row.previous_secret_expires_at
+        return expires is not None and expires > now() and self._hasher.verify(client_secret, self.row.previous_secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.row.is_public:

@@ -74,7 +74,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
     def query_client(self, client_id: str) -> OAuthClient | None:
         if client_id not in self._clients:
             row = clients.find_client(self.session, self.tenant.id, client_id)
-            self._clients[client_id] = OAuthClient(row, self.ctx.hasher) if row else None
+            self._clients[client_id] = OAuthClient(row, self.ctx.hasher, self.issuer) if row else None
         return self._clients[client_id]
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
@@ -107,7 +107,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             grant_id, auth_time = request.authorization_code.grant_id, request.authorization_code.auth_time
         elif request.refresh_token is not None:
             grant_id = request.refresh_token.grant_id
-        ttl = self.tenant.access_token_ttl
+        ttl = client.row.access_token_ttl or self.tenant.access_token_ttl
         token: dict[str, Any] = {
             "token_type": "Bearer",
             "access_token": self.signer.access_token(
@@ -125,7 +125,13 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             # A rotated refresh token keeps the family's full scope even when this access token is narrower.
             family_scope = request.refresh_token.scope if request.refresh_token is not None else scope
             token["refresh_token"] = store.save_refresh_token(
-                self.session, self.tenant, grant_id=grant_id, client_id=client.id, user_id=user.id, scope=family_scope
+                self.session,
+                self.tenant,
+                grant_id=grant_id,
+                client_id=client.id,
+                user_id=user.id,
+                scope=family_scope,
+                ttl=client.row.refresh_token_ttl or self.tenant.refresh_token_ttl,
             )
         return token
 

@@ -120,7 +120,7 @@ def rotate_refresh_token(session: Session, tenant: Tenant, token: str, client_id
 
 
 def save_refresh_token(
-    session: Session, tenant: Tenant, *, grant_id: str, client_id: str, user_id: str, scope: str
+    session: Session, tenant: Tenant, *, grant_id: str, client_id: str, user_id: str, scope: str, ttl: int
 ) -> str:
     token = random_token(32)
     session.add(
@@ -131,7 +131,7 @@ def save_refresh_token(
             client_id=client_id,
             user_id=user_id,
             scope=scope,
-            expires_at=now() + tenant.refresh_token_ttl,
+            expires_at=now() + ttl,
         )
     )
     session.flush()
