@@ -89,5 +89,8 @@ def page(request: Request, template: str, context: dict[str, Any], status: int =
     return response
 
 
-def error_page(request: Request, title: str, message: str, status: int, tenant_name: str | None = None) -> Response:
-    return page(request, "identity/error.html", {"title": title, "message": message, "tenant_name": tenant_name}, status)
+def error_page(
+    request: Request, title: str, message: str, status: int, tenant_name: str | None = None, code: str | None = None
+) -> Response:
+    context = {"title": title, "message": message, "tenant_name": tenant_name, "code": code}
+    return page(request, "identity/error.html", context, status)

@@ -6,6 +6,7 @@ Errors redirect to the client only when the client and redirect URI are valid; o
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +27,8 @@ from identity.scopes import split
 from identity.web import app_context, error_page, in_transaction, public_uri, redirect
 from tenants.resolution import resolve_tenant
 
+log = logging.getLogger("identity.authorize")
+
 
 @dataclass
 class Outcome:
@@ -34,6 +37,7 @@ class Outcome:
     location: str | None = None
     error_title: str | None = None
     error_message: str | None = None
+    error_code: str | None = None
     tenant_name: str | None = None
 
 
@@ -43,11 +47,22 @@ def to_client(server: AuthorizationServer, request: PlainOAuth2Request, error: O
         result: OAuthResponse = server.handle_error_response(request, error)
         location = add_params_to_uri(result.location or error.redirect_uri, [("iss", server.issuer)])
         return Outcome(location=location)
+    # Nothing from the request is echoed on our page (a phishing link could use it); details go to the log.
+    log.info("authorization request refused", extra={"tenant": server.tenant.slug, "error": error.error,
+                                                     "description": error.get_error_description()})
     return Outcome(
         error_title="This sign-in link is not valid",
-        error_message=error.get_error_description() or error.error,
+        error_message=PAGE_MESSAGES.get(error.error, PAGE_MESSAGES["invalid_request"]).format(tenant=server.tenant.name),
+        error_code=error.error,
         tenant_name=server.tenant.name,
     )
+
+
+PAGE_MESSAGES = {
+    "invalid_client": "The application that sent you here is not registered with {tenant}.",
+    "invalid_request": "The application that sent you here made a request {tenant} cannot accept, "
+    "for example with a return address it has not registered.",
+}
 
 
 def authorize_request(
@@ -136,7 +151,10 @@ async def authorize(request: Request) -> Response:
 
     outcome, tenant = await in_transaction(request, work)
     if outcome.location is None:
-        return error_page(request, outcome.error_title or "Error", outcome.error_message or "", 400, outcome.tenant_name)
+        return error_page(
+            request, outcome.error_title or "Error", outcome.error_message or "", 400, outcome.tenant_name,
+            code=outcome.error_code,
+        )
     response = redirect(outcome.location)
     if new_browser:
         ctx_cookies(request).set_browser_id(response, tenant, browser_id)

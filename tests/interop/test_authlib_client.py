@@ -1,0 +1,318 @@
+"""A real third-party relying party end to end: Authlib's httpx OAuth2Client against the live server,
+with the hosted login and consent pages driven in headless Chromium. Nothing is mocked: discovery,
+JWKS, the token endpoint and userinfo are called over real HTTP, the pages are clicked through."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import OAuth2Client, OAuthError
+from authlib.oidc.core import CodeIDToken
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+
+from tenants.models import Tenant
+from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_scope, make_tenant, make_user
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+USER_SCOPE = "openid profile email offline_access"
+
+
+# -- fixtures: the browser, a fresh profile per test, the provider's published metadata ------------
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    profile = browser.new_context()
+    profile.set_default_timeout(10_000)
+    yield profile
+    profile.close()
+
+
+@dataclass
+class Provider:
+    tenant: Tenant
+    issuer: str
+    metadata: dict[str, Any]
+    jwks: dict[str, Any]
+
+    @property
+    def keys(self) -> KeySet:
+        return KeySet.import_key_set(self.jwks)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def provider(live_server) -> Provider:  # type: ignore[no-untyped-def]
+    """The tenant, then what any RP would fetch first: discovery and the JWKS it points to."""
+    tenant = make_tenant(live_server.ctx)
+    issuer = f"{live_server.url}/t/acme"
+    discovery = httpx.get(f"{issuer}/.well-known/openid-configuration")
+    assert discovery.status_code == 200, discovery.text
+    metadata = discovery.json()
+    assert metadata["issuer"] == issuer
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    keys = httpx.get(metadata["jwks_uri"])
+    assert keys.status_code == 200, keys.text
+    return Provider(tenant, issuer, metadata, keys.json())
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+def sign_in_in_browser(
+    context: BrowserContext, authorization_url: str, email: str = "alice@example.com"
+) -> str:
+    """Open the app, click its "Sign in" link (to the authorization URL), sign in on the hosted page, allow on
+    the consent page if it is shown; returns the URL the browser was sent back to (the redirect URI).
+
+    https://app.example.com does not exist: the route answers for it (its home page with the link, a tiny
+    page at the callback). With this Playwright and Chromium, a route sees a redirect to the app only
+    while a ``wait_for_url`` for that very destination is pending: so every step names where it lands."""
+    captured: list[str] = []
+
+    def app(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(REDIRECT_URI):
+            captured.append(url)
+            body = "<!doctype html><title>app</title><p>signed in</p>"
+        else:
+            link = escape(authorization_url)
+            body = f'<!doctype html><title>app</title><a id="sign-in" href="{link}">Sign in</a>'
+        route.fulfill(status=200, content_type="text/html", body=body)
+
+    page: Page = context.new_page()
+    page.route("https://app.example.com/**", app)
+    issuer = authorization_url.split("/authorize?")[0]
+    page.goto("https://app.example.com/")
+    page.click("#sign-in")
+    page.wait_for_url(f"{issuer}/login?**")  # nobody is signed in yet: the hosted login page
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: url.startswith((f"{issuer}/consent?", f"{REDIRECT_URI}?")))
+    if "/consent?" in page.url:
+        page.click("button[name=decision][value=approve]")
+        page.wait_for_url(f"{REDIRECT_URI}?**")
+    page.close()
+    assert len(captured) == 1, captured
+    return captured[0]
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def validated_id_token(
+    provider: Provider, id_token: str, *, client_id: str, nonce: str, access_token: str
+) -> CodeIDToken:
+    """What an RP does with an ID token: signature with the published JWKS, then Authlib's OIDC checks."""
+    algorithms = provider.metadata["id_token_signing_alg_values_supported"]
+    decoded = jwt.decode(id_token, provider.keys, algorithms=algorithms)
+    assert decoded.header["alg"] == "RS256"
+    assert decoded.header["kid"] in {key["kid"] for key in provider.jwks["keys"]}
+    claims = CodeIDToken(
+        decoded.claims,
+        decoded.header,
+        options={
+            "iss": {"essential": True, "value": provider.issuer},
+            "aud": {"essential": True, "value": client_id},
+            "exp": {"essential": True},
+            "iat": {"essential": True},
+        },
+        params={"nonce": nonce, "client_id": client_id, "access_token": access_token},
+    )
+    claims.validate()  # iss, aud, exp, iat, nonce, azp, at_hash (against the access token)
+    assert "at_hash" in claims, "the ID token of the code flow must carry at_hash"
+    assert claims["nonce"] == nonce
+    return claims
+
+
+def decoded_access_token(provider: Provider, access_token: str) -> jwt.Token:
+    algorithms = sorted({key["alg"] for key in provider.jwks["keys"] if "alg" in key}) or ["RS256"]
+    return jwt.decode(access_token, provider.keys, algorithms=algorithms)
+
+
+# -- tests -----------------------------------------------------------------------------------------
+
+def test_confidential_client_code_flow_userinfo_refresh_and_reuse_detection(live_server, provider, context):
+    ctx = live_server.ctx
+    tenant = provider.tenant
+    app = make_client(ctx, tenant)
+    user = make_user(ctx, tenant)
+    meta = provider.metadata
+
+    client = OAuth2Client(
+        app.client_id,
+        app.client_secret,
+        scope=USER_SCOPE,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    with client:
+        verifier, nonce = generate_token(48), secrets.token_urlsafe(16)
+        url, state = client.create_authorization_url(
+            meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce
+        )
+        assert "code_challenge_method=S256" in url
+
+        returned = sign_in_in_browser(context, url)
+        params = query_of(returned)
+        assert params["state"] == state
+        assert params["iss"] == provider.issuer  # RFC 9207: the RP can check who answered
+        assert "code" in params
+
+        token = client.fetch_token(
+            meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
+        )
+        assert token["token_type"].lower() == "bearer"
+        assert set(token["scope"].split()) == set(USER_SCOPE.split())
+        assert {"access_token", "id_token", "refresh_token", "expires_in"} <= set(token)
+
+        id_token = validated_id_token(
+            provider, token["id_token"], client_id=app.client_id, nonce=nonce,
+            access_token=token["access_token"],
+        )
+        assert id_token["sub"] == user.id
+        assert id_token["email"] == "alice@example.com"
+        assert "auth_time" in id_token
+
+        access = decoded_access_token(provider, token["access_token"])
+        assert access.header["typ"] == "at+jwt"
+        assert access.claims["client_id"] == app.client_id
+        assert access.claims["sub"] == user.id
+
+        info = client.get(meta["userinfo_endpoint"])
+        assert info.status_code == 200, info.text
+        claims = info.json()
+        assert claims["sub"] == id_token["sub"]
+        assert claims["email"] == "alice@example.com"
+        assert claims["name"] == "Alice"
+
+        # Refresh: rotation gives a new refresh token (and a new access token) on every use.
+        first_refresh = token["refresh_token"]
+        refreshed = client.refresh_token(meta["token_endpoint"], refresh_token=first_refresh)
+        assert refreshed["refresh_token"] != first_refresh
+        assert refreshed["access_token"] != token["access_token"]
+        assert client.get(meta["userinfo_endpoint"]).status_code == 200
+
+        # Reuse of the rotated token is refused, and it revokes the whole family.
+        with pytest.raises(OAuthError) as reused:
+            client.refresh_token(meta["token_endpoint"], refresh_token=first_refresh)
+        assert reused.value.error == "invalid_grant"
+        with pytest.raises(OAuthError) as newest:
+            client.refresh_token(meta["token_endpoint"], refresh_token=refreshed["refresh_token"])
+        assert newest.value.error == "invalid_grant"
+
+        # ... and the family's access tokens stop working at userinfo.
+        client.token = refreshed
+        revoked = client.get(meta["userinfo_endpoint"])
+        assert revoked.status_code == 401, revoked.text
+        assert 'error="invalid_token"' in revoked.headers["www-authenticate"]
+
+
+def test_public_client_with_pkce_and_no_client_authentication(live_server, provider, context):
+    ctx = live_server.ctx
+    tenant = provider.tenant
+    app = make_client(ctx, tenant, name="Acme Mobile", public=True)
+    make_user(ctx, tenant)
+    assert app.client_secret is None
+    meta = provider.metadata
+
+    with OAuth2Client(
+        app.client_id,
+        scope=USER_SCOPE,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="none",
+    ) as client:
+        # Without PKCE a public client is turned away before anyone signs in (back to the app, with iss).
+        no_pkce, _ = client.create_authorization_url(meta["authorization_endpoint"], nonce="n")
+        refused = httpx.get(no_pkce, follow_redirects=False)
+        assert refused.status_code == 302, refused.text
+        assert refused.headers["location"].startswith(REDIRECT_URI)
+        refusal = query_of(refused.headers["location"])
+        assert refusal["error"] == "invalid_request"
+        assert refusal["iss"] == provider.issuer
+
+        verifier, nonce = generate_token(48), secrets.token_urlsafe(16)
+        url, state = client.create_authorization_url(
+            meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce
+        )
+        returned = sign_in_in_browser(context, url)
+        assert query_of(returned)["iss"] == provider.issuer
+
+        token = client.fetch_token(
+            meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
+        )
+        validated_id_token(
+            provider, token["id_token"], client_id=app.client_id, nonce=nonce,
+            access_token=token["access_token"],
+        )
+        info = client.get(meta["userinfo_endpoint"])
+        assert info.status_code == 200, info.text
+        assert info.json()["email"] == "alice@example.com"
+
+        # The public client refreshes without a secret, too.
+        refreshed = client.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
+        assert refreshed["refresh_token"] != token["refresh_token"]
+
+        # The code was single use.
+        with pytest.raises(OAuthError) as replay:
+            client.fetch_token(
+                meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
+            )
+        assert replay.value.error == "invalid_grant"
+
+
+def test_client_credentials_access_token_claims(live_server, provider):
+    ctx = live_server.ctx
+    tenant = provider.tenant
+    make_scope(ctx, tenant, "read:reports", "Read reports")
+    service = make_client(
+        ctx, tenant, name="Reports job", grant_types=["client_credentials"], scopes=["read:reports"]
+    )
+
+    with OAuth2Client(service.client_id, service.client_secret) as client:
+        token = client.fetch_token(
+            provider.metadata["token_endpoint"], grant_type="client_credentials", scope="read:reports"
+        )
+    assert token["token_type"].lower() == "bearer"
+    assert token["scope"] == "read:reports"
+    assert "refresh_token" not in token and "id_token" not in token
+
+    access = decoded_access_token(provider, token["access_token"])
+    assert access.header["typ"] == "at+jwt"
+    assert access.header["kid"] in {key["kid"] for key in provider.jwks["keys"]}
+    assert access.claims["iss"] == provider.issuer
+    assert access.claims["client_id"] == service.client_id
+    assert access.claims["sub"] == service.client_id
+    assert access.claims["scope"] == "read:reports"
+    assert access.claims["exp"] > access.claims["iat"]
+
