@@ -19,6 +19,8 @@ from identity.logging import configure_logging
 from identity.routes import root_routes, tenant_routes
 from identity.settings import Settings
 from identity.templating import STATIC_DIR, make_templates
+from tenants.portal.routes import portal_routes, signup_routes
+from tenants.portal.web import HANDLERS as PORTAL_HANDLERS
 
 
 async def health(_request: object) -> JSONResponse:
@@ -40,10 +42,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         routes=[
             Route("/healthz", health),
             *root_routes,
-            Mount("/t/{tenant}", routes=tenant_routes),
+            *signup_routes,
+            Mount("/t/{tenant}", routes=[*tenant_routes, *portal_routes]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers={**HANDLERS, **PORTAL_HANDLERS},  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.ctx = ctx

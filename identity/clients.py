@@ -168,7 +168,7 @@ def _validated(session: Session, tenant_id: str, spec: ClientSpec, dev: bool) ->
 def register_client(
     session: Session,
     tenant_id: str,
-    hasher: SecretHasher,
+    hasher: SecretHasher | None,
     *,
     name: str,
     redirect_uris: list[str],
@@ -186,11 +186,13 @@ def register_client(
     if not first_party:  # the portal's own client has a relative redirect URI, resolved per issuer
         _validated(session, tenant_id, spec, dev)
     secret = None if public else random_token(32)
+    if secret and hasher is None:
+        raise ValueError("a confidential client needs the secret hasher")
     client = Client(
         tenant_id=tenant_id,
         id=random_token(18),
         name=spec.name,
-        secret_hash=hasher.hash(secret) if secret else None,
+        secret_hash=hasher.hash(secret) if secret and hasher else None,
         is_public=public,
         require_pkce=public,
         first_party=first_party,

@@ -17,8 +17,9 @@ HTML_ENDPOINTS = ("/authorize", "/login", "/consent")
 
 
 def wants_page(request: Request) -> bool:
-    """Hosted pages answer with a page; protocol endpoints with JSON."""
-    return request.url.path.endswith(HTML_ENDPOINTS)
+    """Hosted pages (and the portal) answer with a page; protocol endpoints with JSON."""
+    path = request.url.path
+    return path.endswith(HTML_ENDPOINTS) or "/portal" in path or path.startswith("/signup")
 
 
 async def tenant_not_found(request: Request, exc: Exception) -> Response:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from identity.clients import register_client
 from identity.crypto import KeyEncryptor
 from identity.keys import create_initial_keys
+from identity.scopes import STANDARD_SCOPES
 from tenants.models import Tenant, TenantScope
 from tenants.resolution import SLUG_PATTERN, find_tenant
 
@@ -26,12 +28,30 @@ def create_tenant(session: Session, encryptor: KeyEncryptor, *, slug: str, name:
     session.add(tenant)
     session.flush()
     create_initial_keys(session, tenant, encryptor)
+    create_portal_client(session, tenant)
     return tenant
 
 
-def define_scope(session: Session, tenant: Tenant, *, name: str, description: str) -> TenantScope:
-    from identity.scopes import STANDARD_SCOPES  # noqa: PLC0415 - identity imports tenants, not the reverse at load
+PORTAL_CALLBACK = "/portal/callback"
 
+
+def create_portal_client(session: Session, tenant: Tenant) -> None:
+    """The developer portal is a first-party app of the tenant: it signs members in with the tenant's own
+    authorization code flow (public client, PKCE). Its redirect URI is relative to the issuer."""
+    register_client(
+        session,
+        tenant.id,
+        hasher=None,  # a public client has no secret to hash
+        name="Developer portal",
+        redirect_uris=[PORTAL_CALLBACK],
+        public=True,
+        grant_types=["authorization_code"],
+        scopes=["openid", "profile", "email"],
+        first_party=True,
+    )
+
+
+def define_scope(session: Session, tenant: Tenant, *, name: str, description: str) -> TenantScope:
     if not name or len(name) > 100 or any(ch.isspace() or ch in '"\\' for ch in name):
         raise TenantError(f"invalid scope name {name!r}")
     if name in STANDARD_SCOPES:

@@ -54,12 +54,13 @@ def sign_in(
     scope: str = "openid profile email offline_access",
     approve: bool = True,
     untick: tuple[str, ...] = (),
+    redirect_uri: str = REDIRECT_URI,
     **extra: str,
 ) -> dict[str, str]:
     """authorize -> login -> (consent) -> the redirect back to the client; returns its query."""
     verifier, challenge = pkce_pair()
     params = {"scope": scope, "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
-              "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+              "code_challenge": challenge, "code_challenge_method": "S256", "redirect_uri": redirect_uri, **extra}
     response = http.get(authorize_url(slug, client_id, **params))
     assert response.status_code == 302, response.text
     location = response.headers["location"]
@@ -84,7 +85,7 @@ def sign_in(
         )
         assert response.status_code == 303, response.text
         location = response.headers["location"]
-    assert location.startswith(REDIRECT_URI), location
+    assert location.startswith(redirect_uri), location
     result = query_of(location)
     result["_verifier"] = verifier
     result["_state"] = params["state"]
@@ -92,8 +93,11 @@ def sign_in(
     return result
 
 
-def exchange(http: TestClient, slug: str, client_id: str, secret: str | None, code: str, verifier: str) -> dict:
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+def exchange(
+    http: TestClient, slug: str, client_id: str, secret: str | None, code: str, verifier: str,
+    redirect_uri: str = REDIRECT_URI,
+) -> dict:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
     auth = (client_id, secret) if secret else None
     if not secret:
         data["client_id"] = client_id

@@ -1,0 +1,1 @@
+"""The developer portal at /t/{tenant}/portal: a first-party app of each tenant."""

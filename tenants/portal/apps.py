@@ -1,0 +1,219 @@
+"""Portal: applications (list, create, detail with quick start, edit, rotate secret, delete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from identity.clients import (
+    APP_TYPES,
+    ClientError,
+    ClientSpec,
+    delete_client,
+    find_client,
+    list_clients,
+    register_client,
+    rotate_secret,
+    update_client,
+)
+from identity.models.client import Client
+from identity.scopes import known_scopes
+from identity.web import app_context, in_transaction, redirect
+from tenants import audit
+from tenants.portal import forms
+from tenants.portal.access import Member, NotFound, require_member
+from tenants.portal.web import portal_page
+from tenants.resolution import resolve_tenant
+
+APP_TYPE_LABELS = {
+    "web": ("Regular web app", "A server-side app that can keep a secret (confidential client)."),
+    "spa": ("Single-page app", "Runs in the browser: no secret, PKCE required (public client)."),
+    "native": ("Native or mobile app", "Installed on a device: no secret, PKCE required, custom-scheme redirects."),
+    "m2m": ("Machine to machine", "A backend service calling your APIs with client credentials."),
+}
+
+
+def _app(session: Session, member: Member, client_id: str) -> Client:
+    client = find_client(session, member.tenant.id, client_id)
+    if client is None or client.first_party:
+        raise NotFound(client_id)
+    return client
+
+
+def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    ttls: dict[str, int | None] = {}
+    for name in ("access_token_ttl", "refresh_token_ttl"):
+        value = forms.optional_int(form, name)
+        if isinstance(value, str):
+            errors[name] = ["lifetime must be a whole number of seconds"]
+            value = None
+        ttls[name] = value
+    defaults = APP_TYPES.get(app_type, APP_TYPES["web"])
+    spec = ClientSpec(
+        name=forms.text(form, "name", 300),
+        app_type=app_type,
+        description=forms.text(form, "description", 600),
+        logo_url=forms.text(form, "logo_url", 600),
+        redirect_uris=forms.lines(form, "redirect_uris"),
+        post_logout_redirect_uris=forms.lines(form, "post_logout_redirect_uris"),
+        public=defaults["public"],
+        grant_types=list(defaults["grant_types"]),
+        scopes=forms.many(form, "scopes"),
+        **ttls,
+    )
+    return spec, errors
+
+
+def _form_context(session: Session, member: Member, spec: ClientSpec | None, errors: dict[str, list[str]]) -> dict[str, Any]:
+    return {"scopes": known_scopes(session, member.tenant.id), "app_types": APP_TYPE_LABELS, "spec": spec, "errors": errors}
+
+
+async def apps_list(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug))
+        return portal_page(request, member, "portal/apps.html", {"apps": list_clients(session, member.tenant.id)},
+                           section="apps")
+
+    return await in_transaction(request, work)
+
+
+async def app_new(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+    app_type = request.query_params.get("type", "web")
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug))
+        spec = ClientSpec(name="", redirect_uris=[], app_type=app_type if app_type in APP_TYPES else "web",
+                          scopes=["openid", "profile", "email", "offline_access"] if app_type != "m2m" else [])
+        return portal_page(request, member, "portal/app_form.html", _form_context(session, member, spec, {}),
+                           section="apps")
+
+    return await in_transaction(request, work)
+
+
+async def app_create(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+    form = await request.form()
+    ctx = app_context(request)
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug), csrf=forms.text(form, "csrf_token"))
+        spec, errors = _spec_from(form, forms.text(form, "app_type") or "web")
+        if not errors:
+            try:
+                new = register_client(
+                    session, member.tenant.id, ctx.hasher, name=spec.name, redirect_uris=spec.redirect_uris,
+                    public=spec.public, grant_types=spec.grant_types, scopes=spec.scopes, dev=not ctx.settings.is_prod,
+                    app_type=spec.app_type, description=spec.description, logo_url=spec.logo_url,
+                    post_logout_redirect_uris=spec.post_logout_redirect_uris,
+                    access_token_ttl=spec.access_token_ttl, refresh_token_ttl=spec.refresh_token_ttl,
+                )
+            except ClientError as error:
+                errors = error.fields or {"name": [str(error)]}
+            else:
+                audit.record(session, member.tenant.id, member.actor, "client.created", new.client.id,
+                             name=new.client.name, app_type=new.client.app_type)
+                return _detail(request, session, member, new.client, new_secret=new.client_secret, created=True)
+        return portal_page(request, member, "portal/app_form.html", _form_context(session, member, spec, errors),
+                           section="apps", status=400)
+
+    return await in_transaction(request, work, keep=lambda _s, response: response.status_code < 400)
+
+
+def _detail(
+    request: Request, session: Session, member: Member, client: Client, *, new_secret: str | None = None,
+    created: bool = False, errors: dict[str, list[str]] | None = None, notice: str = "", status: int = 200,
+    values: ClientSpec | None = None,
+) -> Response:
+    context = {"app": client, "new_secret": new_secret, "created": created, "notice": notice, "values": values,
+               **_form_context(session, member, None, errors or {})}
+    return portal_page(request, member, "portal/app_detail.html", context, section="apps", status=status)
+
+
+async def app_detail(request: Request) -> Response:
+    slug, client_id = request.path_params["tenant"], request.path_params["client_id"]
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug))
+        notice = {"saved": "Changes saved."}.get(request.query_params.get("notice", ""), "")
+        return _detail(request, session, member, _app(session, member, client_id), notice=notice)
+
+    return await in_transaction(request, work)
+
+
+async def app_update(request: Request) -> Response:
+    slug, client_id = request.path_params["tenant"], request.path_params["client_id"]
+    form = await request.form()
+    ctx = app_context(request)
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug), csrf=forms.text(form, "csrf_token"))
+        client = _app(session, member, client_id)
+        spec, errors = _spec_from(form, client.app_type)
+        spec.grant_types = list(client.grant_types)
+        if not errors:
+            try:
+                update_client(session, client, spec, dev=not ctx.settings.is_prod)
+            except ClientError as error:
+                errors = error.fields or {"name": [str(error)]}
+            else:
+                audit.record(session, member.tenant.id, member.actor, "client.updated", client.id, name=client.name)
+                return redirect(f"/t/{slug}/portal/apps/{client.id}?notice=saved", 303)
+        session.expire(client)  # nothing of the refused edit is kept (the transaction also rolls back)
+        return _detail(request, session, member, client, errors=errors, status=400, values=spec)
+
+    return await in_transaction(request, work, keep=lambda _s, response: response.status_code < 400)
+
+
+async def app_rotate_secret(request: Request) -> Response:
+    slug, client_id = request.path_params["tenant"], request.path_params["client_id"]
+    form = await request.form()
+    ctx = app_context(request)
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug), csrf=forms.text(form, "csrf_token"))
+        client = _app(session, member, client_id)
+        grace = forms.optional_int(form, "grace_seconds")
+        try:
+            secret = rotate_secret(session, client, ctx.hasher, grace_seconds=grace if isinstance(grace, int) else 0)
+        except ClientError as error:
+            return _detail(request, session, member, client, errors={"secret": [str(error)]}, status=400)
+        audit.record(session, member.tenant.id, member.actor, "client.secret_rotated", client.id,
+                     grace_seconds=grace if isinstance(grace, int) else 0)
+        return _detail(request, session, member, client, new_secret=secret)
+
+    return await in_transaction(request, work)
+
+
+async def app_delete_confirm(request: Request) -> Response:
+    slug, client_id = request.path_params["tenant"], request.path_params["client_id"]
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug))
+        return portal_page(request, member, "portal/app_delete.html", {"app": _app(session, member, client_id)},
+                           section="apps")
+
+    return await in_transaction(request, work)
+
+
+async def app_delete(request: Request) -> Response:
+    slug, client_id = request.path_params["tenant"], request.path_params["client_id"]
+    form = await request.form()
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug), csrf=forms.text(form, "csrf_token"))
+        client = _app(session, member, client_id)
+        if forms.text(form, "confirm_name") != client.name:
+            context = {"app": client, "error": "Type the app's name exactly to confirm."}
+            return portal_page(request, member, "portal/app_delete.html", context, section="apps", status=400)
+        delete_client(session, client)
+        audit.record(session, member.tenant.id, member.actor, "client.deleted", client_id, name=client.name)
+        return redirect(f"/t/{slug}/portal?deleted=1", 303)
+
+    return await in_transaction(request, work)

@@ -1,0 +1,26 @@
+"""Reading portal forms into plain values (no validation rules here: the services own those)."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+
+
+def text(form: FormData, name: str, limit: int = 2000) -> str:
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def lines(form: FormData, name: str) -> list[str]:
+    return [line.strip() for line in text(form, name, 20000).splitlines() if line.strip()]
+
+
+def many(form: FormData, name: str) -> list[str]:
+    return [v for v in form.getlist(name) if isinstance(v, str)]
+
+
+def optional_int(form: FormData, name: str) -> int | None | str:
+    """An int, None when blank, or the raw text when it is not a number (the caller reports it)."""
+    raw = text(form, name, 20)
+    if not raw:
+        return None
+    return int(raw) if raw.isdigit() else raw
