@@ -39,7 +39,8 @@ class Forbidden(Exception):
 
     def __init__(self, tenant: Tenant, message: str) -> None:
         super().__init__(message)
-        self.tenant, self.message = tenant, message
+        # Plain values: the transaction rolls back before the page renders, expiring the row.
+        self.tenant_name, self.slug, self.message = tenant.name, tenant.slug, message
 
 
 @dataclass(frozen=True)

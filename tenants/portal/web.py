@@ -60,7 +60,7 @@ async def not_signed_in(request: Request, exc: Exception) -> Response:
 
 async def forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Forbidden)
-    context = {"tenant_name": exc.tenant.name, "message": exc.message, "base": f"/t/{exc.tenant.slug}"}
+    context = {"tenant_name": exc.tenant_name, "message": exc.message, "base": f"/t/{exc.slug}"}
     return plain_page(request, "portal/forbidden.html", context, 403)
 
 

@@ -78,3 +78,172 @@ def test_portal_requires_sign_in_through_the_tenants_own_login(http, ctx):
     assert response.status_code == 303 and response.headers["location"].startswith("/t/globex/portal/login?next=")
     login = http.get(response.headers["location"])
     assert login.status_code == 303 and "/t/globex/authorize?" in login.headers["location"]
+
+
+def cc_status(http, slug, client_id, secret):
+    return http.post(f"/t/{slug}/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)).status_code
+
+
+def m2m_app(http, slug="globex"):
+    return create_app(http, slug, app_type="m2m", name="Batch", redirect_uris="", scopes=[])
+
+
+def test_secret_rotation_with_and_without_grace(http, ctx):
+    sign_up(http)
+    client_id, old_secret, _ = m2m_app(http)
+    assert cc_status(http, "globex", client_id, old_secret) == 200
+    token = portal_form(http, f"/t/globex/portal/apps/{client_id}")
+    rotated = http.post(f"/t/globex/portal/apps/{client_id}/rotate-secret", data={"csrf_token": token, "grace_seconds": "3600"})
+    assert rotated.status_code == 200 and "New client secret" in rotated.text
+    import re  # noqa: PLC0415
+
+    new_secret = re.search(r'id="new-client-secret" type="text" value="([^"]+)"', rotated.text).group(1)
+    assert cc_status(http, "globex", client_id, new_secret) == 200
+    assert cc_status(http, "globex", client_id, old_secret) == 200  # within the grace period
+    # When the grace period is over, the old secret stops working.
+    from identity.models.client import Client  # noqa: PLC0415
+
+    with session_scope(ctx.sessions) as session:
+        row = session.exec(select(Client).where(Client.id == client_id)).one()
+        row.previous_secret_expires_at = 1
+        session.add(row)
+    assert cc_status(http, "globex", client_id, old_secret) == 401
+    # Without grace, the previous secret stops at once.
+    token = portal_form(http, f"/t/globex/portal/apps/{client_id}")
+    http.post(f"/t/globex/portal/apps/{client_id}/rotate-secret", data={"csrf_token": token, "grace_seconds": "0"})
+    assert cc_status(http, "globex", client_id, new_secret) == 401
+    with session_scope(ctx.sessions) as session:
+        actions = [e.action for e in session.exec(select(AuditEvent)).all()]
+    assert actions.count("client.secret_rotated") == 2 and actions.count("client.created") == 1
+
+
+def test_delete_revokes_tokens_after_typed_confirmation(http, ctx):
+    sign_up(http)
+    client_id, secret, _ = create_app(http, "globex")
+    from tenants.resolution import find_tenant  # noqa: PLC0415
+    from tests.factories import make_user  # noqa: PLC0415
+
+    with session_scope(ctx.sessions) as session:
+        tenant = find_tenant(session, "globex")
+    make_user(ctx, tenant, email="alice@example.com")
+    owner_cookies = dict(http.cookies)
+    http.cookies.clear()
+    shop = "https://shop.example.com/cb"
+    result = sign_in(http, "globex", client_id, redirect_uri=shop)
+    tokens = exchange(http, "globex", client_id, secret, result["code"], result["_verifier"], redirect_uri=shop)
+    http.cookies.clear()
+    for name, value in owner_cookies.items():
+        http.cookies.set(name, value, path="/t/globex")
+    token = portal_form(http, f"/t/globex/portal/apps/{client_id}/delete")
+    wrong = http.post(f"/t/globex/portal/apps/{client_id}/delete", data={"csrf_token": token, "confirm_name": "shop"})
+    assert wrong.status_code == 400 and "exactly" in wrong.text
+    done = http.post(f"/t/globex/portal/apps/{client_id}/delete", data={"csrf_token": token, "confirm_name": "Shop"})
+    assert done.status_code == 303
+    assert http.get(f"/t/globex/portal/apps/{client_id}").status_code == 404
+    refresh = http.post("/t/globex/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                        auth=(client_id, secret))
+    assert refresh.status_code == 401  # the client itself is gone
+    info = http.get("/t/globex/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 401
+
+
+def test_redirect_uri_refusals_are_shown_per_field(http, ctx):
+    sign_up(http)
+    token = portal_form(http, "/t/globex/portal/apps/new")
+    cases = {
+        "http://shop.example.com/cb": "must use https",
+        "https://shop.example.com/cb#x": "fragment",
+        "https://*.example.com/cb": "wildcards",
+        "shop:/cb": "reversed domain",
+        "javascript:alert(1)": "not allowed",
+        "/relative": "absolute",
+    }
+    for uri, reason in cases.items():
+        response = http.post("/t/globex/portal/apps/new", data={"csrf_token": token, "app_type": "web", "name": "Shop",
+                                                               "redirect_uris": uri, "scopes": ["openid"]})
+        assert response.status_code == 400 and reason in response.text, (uri, response.text[-2000:])
+        assert 'aria-describedby="redirect-help redirect_uris-errors"' in response.text
+    with session_scope(ctx.sessions) as session:
+        from identity.models.client import Client  # noqa: PLC0415
+
+        assert [c.name for c in session.exec(select(Client)).all()] == ["Developer portal"]
+
+
+def test_another_tenants_app_id_is_404_and_untouched(http, ctx):
+    sign_up(http, slug="initech", name="Initech", email="owner@initech.test")
+    victim_id, _, _ = create_app(http, "initech")
+    http.cookies.clear()
+    sign_up(http)
+    token = portal_form(http, "/t/globex/portal/apps/new")
+    assert http.get(f"/t/globex/portal/apps/{victim_id}").status_code == 404
+    assert http.post(f"/t/globex/portal/apps/{victim_id}", data={"csrf_token": token, "name": "pwned"}).status_code == 404
+    assert http.post(f"/t/globex/portal/apps/{victim_id}/rotate-secret", data={"csrf_token": token}).status_code == 404
+    assert http.post(f"/t/globex/portal/apps/{victim_id}/delete",
+                     data={"csrf_token": token, "confirm_name": "Shop"}).status_code == 404
+    # Globex's owner is not a member of Initech: its portal is closed to them.
+    assert http.get("/t/initech/portal").status_code == 303  # no Initech session: sent to Initech's sign-in
+    from identity.models.client import Client  # noqa: PLC0415
+
+    with session_scope(ctx.sessions) as session:
+        assert session.exec(select(Client).where(Client.id == victim_id)).one().name == "Shop"
+
+
+def test_csrf_missing_or_wrong_changes_nothing(http, ctx):
+    sign_up(http)
+    client_id, _, _ = create_app(http, "globex")
+    for token in ("", "0" * 64):
+        response = http.post(f"/t/globex/portal/apps/{client_id}", data={"csrf_token": token, "name": "Renamed",
+                                                                          "redirect_uris": "https://shop.example.com/cb"})
+        assert response.status_code == 403
+        assert http.post("/t/globex/portal/apps/new", data={"csrf_token": token, "name": "X", "app_type": "m2m"}).status_code == 403
+    from identity.models.client import Client  # noqa: PLC0415
+
+    with session_scope(ctx.sessions) as session:
+        assert sorted(c.name for c in session.exec(select(Client)).all()) == ["Developer portal", "Shop"]
+
+
+def test_signed_in_user_without_portal_role_gets_403(http, ctx):
+    sign_up(http)
+    from tenants.resolution import find_tenant  # noqa: PLC0415
+    from tests.factories import make_user  # noqa: PLC0415
+
+    with session_scope(ctx.sessions) as session:
+        tenant = find_tenant(session, "globex")
+    make_user(ctx, tenant, email="enduser@example.com")
+    http.cookies.clear()
+    from tests.flow import hidden  # noqa: PLC0415
+
+    login = http.get("/t/globex/portal/login")
+    page = http.get(http.get(login.headers["location"]).headers["location"])
+    done = http.post("/t/globex/login", data={"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
+                                              "email": "enduser@example.com", "password": "correct horse battery"})
+    callback = http.get(done.headers["location"].removeprefix("http://127.0.0.1:8000"))
+    assert callback.status_code == 303
+    response = http.get("/t/globex/portal")
+    assert response.status_code == 403 and "not a member" in response.text
+
+
+def test_developer_role_can_manage_apps(http, ctx):
+    sign_up(http)
+    from tenants.members import add_member  # noqa: PLC0415
+    from tenants.resolution import find_tenant  # noqa: PLC0415
+    from tests.factories import make_user  # noqa: PLC0415
+
+    with session_scope(ctx.sessions) as session:
+        tenant = find_tenant(session, "globex")
+    dev = make_user(ctx, tenant, email="dev@globex.test")
+    with session_scope(ctx.sessions) as session:
+        add_member(session, tenant.id, dev, "developer")
+    http.cookies.clear()
+    from tests.flow import hidden  # noqa: PLC0415
+
+    login = http.get("/t/globex/portal/login?next=/t/globex/portal/apps/new")
+    page = http.get(http.get(login.headers["location"]).headers["location"])
+    done = http.post("/t/globex/login", data={"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
+                                              "email": "dev@globex.test", "password": "correct horse battery"})
+    callback = http.get(done.headers["location"].removeprefix("http://127.0.0.1:8000"))
+    assert callback.headers["location"] == "/t/globex/portal/apps/new"  # back where they were going
+    client_id, secret, _ = create_app(http, "globex", name="Dev app")
+    with session_scope(ctx.sessions) as session:
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "client.created")).one()
+    assert event.actor == f"user:{dev.id} dev@globex.test" and event.target == client_id and event.ip
