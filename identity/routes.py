@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from identity.endpoints import authorize, discovery, token, userinfo
+from identity.endpoints import authorize, branding, discovery, token, userinfo
 from identity.interaction import pages
 
 tenant_routes = [
@@ -18,6 +18,7 @@ tenant_routes = [
     Route("/consent", pages.consent_submit, methods=["POST"]),
     Route("/token", token.token, methods=["POST"]),
     Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+    Route("/branding.css", branding.branding_stylesheet, methods=["GET"]),
 ]
 
 # RFC 8414 §3.1: for an issuer with a path, the well-known segment goes between host and path.

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, func, select
 
+from identity.clock import now
 from identity.db import tenant_query
+from identity.models.grant import Grant
+from identity.models.interaction import BrowserSession
 from identity.models.user import User
+from identity.oauth.store import revoke_grant
 from identity.passwords import hash_password, password_problem
+from tenants.models import Tenant
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -49,3 +56,114 @@ def find_user_by_email(session: Session, tenant_id: str, email: str) -> User | N
 
 def get_user(session: Session, tenant_id: str, user_id: str) -> User | None:
     return session.exec(tenant_query(User, tenant_id).where(User.id == user_id)).first()
+
+
+# -- managing a tenant's users (the developer portal's Users section) --------------------------------
+
+MAX_PER_PAGE = 100
+
+
+def email_problem(email: str) -> str | None:
+    """Why an address would be refused by ``create_user``, or None (so forms can check it up front)."""
+    email = email.strip()
+    if not _EMAIL.match(email) or len(email) > 320:
+        return f"{email!r} is not a valid email address"
+    return None
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[User]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_users(session: Session, tenant_id: str, *, q: str = "", page: int = 1, per_page: int = 25) -> UserPage:
+    """The tenant's users ordered by email, optionally only those whose email or name contains ``q``
+    (case-insensitive), one page at a time (pages count from 1; out-of-range pages are clamped)."""
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    query = tenant_query(User, tenant_id)
+    q = q.strip()
+    if q:
+        pattern = _like_pattern(q.lower())
+        query = query.where(
+            or_(col(User.email_normalized).like(pattern, escape="\\"), col(User.name).ilike(pattern, escape="\\"))
+        )
+    total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = session.exec(
+        query.order_by(col(User.email_normalized), col(User.id)).offset((page - 1) * per_page).limit(per_page)
+    )
+    return UserPage(list(rows.all()), total, page, per_page)
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """What disabling a user ended at once."""
+
+    sessions: int
+    grants: int
+
+
+def set_disabled(session: Session, user: User, disabled: bool) -> Revoked:
+    """Disable or re-enable a user. A disabled user cannot sign in and their refresh tokens stop working
+    (the login and token code refuse disabled users); disabling also ends their browser sessions and
+    revokes their grants (every refresh and access token they hold), so re-enabling does not revive them."""
+    user.disabled = disabled
+    user.updated_at = now()
+    session.add(user)
+    session.flush()
+    if not disabled:
+        return Revoked(0, 0)
+    t = now()
+    ended = session.exec(
+        update(BrowserSession)
+        .where(col(BrowserSession.tenant_id) == user.tenant_id, col(BrowserSession.user_id) == user.id,
+               col(BrowserSession.revoked_at).is_(None))
+        .values(revoked_at=t)
+    )
+    tenant = session.get(Tenant, user.tenant_id)
+    assert tenant is not None
+    grants = session.exec(
+        tenant_query(Grant, user.tenant_id).where(Grant.user_id == user.id, col(Grant.revoked_at).is_(None))
+    ).all()
+    for grant in grants:
+        revoke_grant(session, tenant, grant.id)
+    return Revoked(int(ended.rowcount or 0), len(grants))
+
+
+def reset_password(session: Session, user: User, new_password: str) -> None:
+    """Set a new password chosen by an administrator (the same rules as at sign-up)."""
+    problem = password_problem(new_password)
+    if problem:
+        raise UserError(problem)
+    user.password_hash = hash_password(new_password)
+    user.updated_at = now()
+    session.add(user)
+    session.flush()
+
+
+def delete_user(session: Session, user: User) -> None:
+    """Delete the user; their sessions, consents, grants, tokens and memberships go with them (ON DELETE
+    CASCADE in the database)."""
+    session.delete(user)
+    session.flush()

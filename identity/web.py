@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from identity.branding import branding_context
 from identity.context import AppContext
 from identity.db import session_scope
 from identity.oauth.server import OAuthResponse
@@ -90,7 +91,20 @@ def page(request: Request, template: str, context: dict[str, Any], status: int =
 
 
 def error_page(
-    request: Request, title: str, message: str, status: int, tenant_name: str | None = None, code: str | None = None
+    request: Request,
+    title: str,
+    message: str,
+    status: int,
+    tenant_name: str | None = None,
+    code: str | None = None,
+    *,
+    tenant: Any = None,
 ) -> Response:
-    context = {"title": title, "message": message, "tenant_name": tenant_name, "code": code}
+    """An error page; branded when it names the tenant (``tenant``: the row, with its logo too; a bare
+    ``tenant_name`` under ``/t/{tenant}`` still gets the tenant's colours)."""
+    context: dict[str, Any] = {"title": title, "message": message, "tenant_name": tenant_name, "code": code}
+    if tenant is not None:
+        context.update(branding_context(tenant), tenant_name=tenant_name or tenant.name)
+    elif tenant_name and request.path_params.get("tenant"):
+        context["tenant_slug"] = request.path_params["tenant"]
     return page(request, "identity/error.html", context, status)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity import browser as browser_cookies
+from identity.branding import branding_context
 from identity.clients import find_client
 from identity.clock import now
 from identity.interaction import flows, throttle
@@ -51,7 +52,7 @@ def render(request: Request, view: View) -> Response:
     if view.location is not None:
         response = redirect(view.location, 303)
     elif view.template is None:
-        return error_page(request, EXPIRED_TITLE, EXPIRED_MESSAGE, 400, view.tenant.name if view.tenant else None)
+        return error_page(request, EXPIRED_TITLE, EXPIRED_MESSAGE, 400, tenant=view.tenant)
     else:
         response = page(request, view.template, view.context, view.status)
     if view.new_session_id and view.tenant:
@@ -67,6 +68,7 @@ def _base_context(request: Request, tenant: Tenant, flow: Any, client_name: str,
         "flow_id": flow.id,
         "csrf_token": cookies(request).csrf_token(browser_id, f"{purpose}:{flow.id}"),
         "action": f"{app_context(request).settings.issuer(tenant.slug)}/{purpose}",
+        **branding_context(tenant),
     }
 
 

@@ -10,6 +10,12 @@ def text(form: FormData, name: str, limit: int = 2000) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
+def secret(form: FormData, name: str, limit: int = 1100) -> str:
+    """A password exactly as typed: never trimmed, or it would not match what the login page checks."""
+    value = form.get(name, "")
+    return value[:limit] if isinstance(value, str) else ""
+
+
 def lines(form: FormData, name: str) -> list[str]:
     return [line.strip() for line in text(form, name, 20000).splitlines() if line.strip()]
 
@@ -23,4 +29,10 @@ def optional_int(form: FormData, name: str) -> int | None | str:
     raw = text(form, name, 20)
     if not raw:
         return None
-    return int(raw) if raw.isdigit() else raw
+    return int(raw) if raw.isascii() and raw.isdigit() else raw
+
+
+def page_number(raw: str | None) -> int:
+    """A 1-based page number from a query string; anything else is page 1."""
+    raw = raw or ""
+    return max(int(raw), 1) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 1

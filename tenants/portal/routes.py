@@ -26,3 +26,11 @@ signup_routes = [
     Route("/signup", signup.signup_submit, methods=["POST"]),
     Route("/signup/check-slug", signup.check_slug, methods=["GET"]),
 ]
+
+from tenants.portal import team, users  # noqa: E402
+
+portal_routes += users.routes + team.routes
+
+from tenants.portal import audit_log, scopes, settings  # noqa: E402
+
+portal_routes += scopes.routes + settings.routes + audit_log.routes

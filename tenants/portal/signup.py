@@ -56,7 +56,7 @@ async def signup_submit(request: Request) -> Response:
     def work(session: Session) -> NewTenant | SignupError:
         try:
             return sign_up(session, ctx.encryptor, org_name=values["org_name"], slug=values["slug"],
-                           email=values["email"], password=forms.text(form, "password", 1100), ip=ip)
+                           email=values["email"], password=forms.secret(form, "password"), ip=ip)
         except SignupError as error:
             session.rollback()  # nothing half-created
             return error

@@ -1,0 +1,100 @@
+"""Portal: branding and tenant settings (admins and owners). One form; every field is validated by
+``tenants.service.update_settings`` and a refusal is shown next to the field it concerns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from identity.branding import is_hex_color
+from identity.web import in_transaction, redirect
+from tenants import audit
+from tenants.models import ADMIN
+from tenants.portal import forms
+from tenants.portal.access import Member, require_member
+from tenants.portal.web import portal_page
+from tenants.resolution import resolve_tenant
+from tenants.service import SETTING_RANGES, settings_of, update_settings
+
+
+def _colour(form: FormData, current: str) -> str:
+    """The form has a colour picker and a text field for the same setting. Without a script to keep them
+    in step, the one the user changed wins: the text field if it differs from the saved colour, else the
+    picker (a browser always sends the picker as a valid #rrggbb)."""
+    typed, picked = forms.text(form, "primary_color", 50), forms.text(form, "primary_color_picker", 50)
+    if typed.lower() != current.lower():
+        return typed
+    return picked if is_hex_color(picked) else typed
+
+
+def _values_from(form: FormData, current: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": forms.text(form, "name", 1000),
+        "logo_url": forms.text(form, "logo_url", 5000),
+        "primary_color": _colour(form, str(current["primary_color"])),
+        "signup_open": forms.text(form, "signup_open") == "on",
+        "access_token_ttl": forms.optional_int(form, "access_token_ttl"),
+        "id_token_ttl": forms.optional_int(form, "id_token_ttl"),
+        "refresh_token_ttl": forms.optional_int(form, "refresh_token_ttl"),
+        "refresh_without_offline_access": forms.text(form, "refresh_without_offline_access") == "on",
+        "audit_retention_days": forms.optional_int(form, "audit_retention_days"),
+    }
+
+
+def _page(
+    request: Request, member: Member, values: dict[str, Any], *, errors: dict[str, list[str]] | None = None,
+    notice: str = "", status: int = 200,
+) -> Response:
+    typed = str(values["primary_color"])
+    picker = typed if is_hex_color(typed) else member.tenant.primary_color
+    context = {"values": values, "picker": str(picker).lower(), "errors": errors or {}, "notice": notice,
+               "ranges": SETTING_RANGES}
+    return portal_page(request, member, "portal/settings.html", context, section="settings", status=status)
+
+
+async def settings_page(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug), ADMIN)
+        notice = {"saved": "Settings saved.", "unchanged": "Nothing changed."}.get(
+            request.query_params.get("notice", ""), "")
+        return _page(request, member, settings_of(member.tenant), notice=notice)
+
+    return await in_transaction(request, work)
+
+
+async def settings_save(request: Request) -> Response:
+    slug = request.path_params["tenant"]
+    form = await request.form()
+
+    def work(session: Session) -> Response:
+        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
+                                csrf=forms.text(form, "csrf_token"))
+        before = settings_of(member.tenant)
+        values = _values_from(form, before)
+        errors = update_settings(session, member.tenant, **values)
+        if errors:
+            return _page(request, member, values, errors=errors, status=400)
+        after = settings_of(member.tenant)
+        changed = {name: after[name] for name in after if after[name] != before[name]}
+        if not changed:
+            return redirect(f"/t/{slug}/portal/settings?notice=unchanged", 303)
+        audit.record(session, member.tenant.id, member.actor, "tenant.settings_updated", member.tenant.slug,
+                     changed=changed)
+        if "audit_retention_days" in changed:  # a shorter retention applies now, not at the next log visit
+            audit.purge_expired(session, member.tenant.id, member.tenant.audit_retention_days)
+        return redirect(f"/t/{slug}/portal/settings?notice=saved", 303)
+
+    return await in_transaction(request, work, keep=lambda _s, response: response.status_code < 400)
+
+
+routes = [
+    Route("/portal/settings", settings_page, methods=["GET"]),
+    Route("/portal/settings", settings_save, methods=["POST"]),
+]
