@@ -28,7 +28,7 @@ def relative_luminance(color: str) -> float:
         c = int(channel, 16) / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 
-    r, g, b = (linear(color[i:i + 2]) for i in (1, 3, 5))
+    r, g, b = (linear(color[i : i + 2]) for i in (1, 3, 5))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 

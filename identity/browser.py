@@ -104,7 +104,11 @@ def start_session(db: Session, tenant: Tenant, user: User, previous_id: str | No
     t = now()
     db.add(
         BrowserSession(
-            tenant_id=tenant.id, id_hash=sha256_hex(session_id), user_id=user.id, auth_time=t, expires_at=t + SESSION_TTL
+            tenant_id=tenant.id,
+            id_hash=sha256_hex(session_id),
+            user_id=user.id,
+            auth_time=t,
+            expires_at=t + SESSION_TTL,
         )
     )
     db.flush()

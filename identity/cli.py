@@ -10,8 +10,8 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlmodel import Session
@@ -53,8 +53,14 @@ def cmd_tenant_create(ctx: AppContext, args: argparse.Namespace) -> None:
         tenant = create_tenant(session, ctx.encryptor, slug=args.slug, name=args.name)
         tenant.access_token_alg = args.access_token_alg
         issuer = ctx.settings.issuer(tenant.slug)
-        data = {"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "issuer": issuer,
-                "discovery": f"{issuer}/.well-known/openid-configuration", "access_token_alg": tenant.access_token_alg}
+        data = {
+            "id": tenant.id,
+            "slug": tenant.slug,
+            "name": tenant.name,
+            "issuer": issuer,
+            "discovery": f"{issuer}/.well-known/openid-configuration",
+            "access_token_alg": tenant.access_token_alg,
+        }
     _emit(args, data, f"Created tenant {data['slug']}\n  issuer:    {issuer}\n  discovery: {data['discovery']}")
 
 
@@ -174,8 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     tc = tenant.add_parser("create", parents=[common], help="create a tenant (its own issuer and keys)")
     tc.add_argument("slug")
     tc.add_argument("--name")
-    tc.add_argument("--access-token-alg", choices=SUPPORTED_ALGS, default="RS256",
-                    help="algorithm of JWT access tokens (ID tokens are RS256, as OIDC requires)")
+    tc.add_argument(
+        "--access-token-alg",
+        choices=SUPPORTED_ALGS,
+        default="RS256",
+        help="algorithm of JWT access tokens (ID tokens are RS256, as OIDC requires)",
+    )
     tc.set_defaults(func=cmd_tenant_create)
     tu = tenant.add_parser("update", parents=[common], help="change a tenant's settings")
     tu.add_argument("slug")

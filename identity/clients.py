@@ -130,7 +130,9 @@ class ClientSpec:
             problem = redirect_uri_problem(uri, dev=dev)
             if problem:
                 add("redirect_uris", f"redirect URI {uri!r} {problem}")
-        self.post_logout_redirect_uris = list(dict.fromkeys(u.strip() for u in self.post_logout_redirect_uris if u.strip()))
+        self.post_logout_redirect_uris = list(
+            dict.fromkeys(u.strip() for u in self.post_logout_redirect_uris if u.strip())
+        )
         for uri in self.post_logout_redirect_uris:
             problem = redirect_uri_problem(uri, dev=dev)
             if problem:
@@ -143,8 +145,10 @@ class ClientSpec:
                 add("scopes", f"scope {scope!r} is not defined for this tenant")
         if self.logo_url and (not self.logo_url.startswith("https://") or len(self.logo_url) > 500):
             add("logo_url", "the logo URL must be an https URL")
-        for name, ttl, most in (("access_token_ttl", self.access_token_ttl, 86400),
-                                ("refresh_token_ttl", self.refresh_token_ttl, 365 * 86400)):
+        for name, ttl, most in (
+            ("access_token_ttl", self.access_token_ttl, 86400),
+            ("refresh_token_ttl", self.refresh_token_ttl, 365 * 86400),
+        ):
             if ttl is not None and not 60 <= ttl <= most:
                 add(name, f"lifetime must be between 60 and {most} seconds")
         if len(self.description) > 500:
@@ -181,8 +185,9 @@ def register_client(
 ) -> NewClient:
     if "app_type" not in metadata:
         metadata["app_type"] = "spa" if public else ("m2m" if grant_types == ["client_credentials"] else "web")
-    spec = ClientSpec(name=name, redirect_uris=redirect_uris, public=public, grant_types=grant_types,
-                      scopes=scopes, **metadata)
+    spec = ClientSpec(
+        name=name, redirect_uris=redirect_uris, public=public, grant_types=grant_types, scopes=scopes, **metadata
+    )
     if not first_party:  # the portal's own client has a relative redirect URI, resolved per issuer
         _validated(session, tenant_id, spec, dev)
     secret = None if public else random_token(32)

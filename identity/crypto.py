@@ -29,9 +29,7 @@ def sha256_hex(value: str) -> str:
 
 def derive_key(secret_key: str, purpose: str, length: int = 32) -> bytes:
     """A separate key per purpose, so one use of the server secret never weakens another."""
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose.encode()).derive(
-        secret_key.encode()
-    )
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose.encode()).derive(secret_key.encode())
 
 
 class SecretHasher:

@@ -11,7 +11,6 @@ _context = CryptContext(schemes=["argon2"], deprecated="auto", argon2__type="ID"
 MIN_PASSWORD_LENGTH = 8
 
 
-
 @cache
 def _dummy_hash() -> str:
     """Verified when the email is unknown, so a miss costs the same time as a hit (no user enumeration)."""

@@ -137,8 +137,11 @@ def set_disabled(session: Session, user: User, disabled: bool) -> Revoked:
     t = now()
     ended = session.exec(
         update(BrowserSession)
-        .where(col(BrowserSession.tenant_id) == user.tenant_id, col(BrowserSession.user_id) == user.id,
-               col(BrowserSession.revoked_at).is_(None))
+        .where(
+            col(BrowserSession.tenant_id) == user.tenant_id,
+            col(BrowserSession.user_id) == user.id,
+            col(BrowserSession.revoked_at).is_(None),
+        )
         .values(revoked_at=t)
     )
     tenant = session.get(Tenant, user.tenant_id)

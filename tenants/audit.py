@@ -32,13 +32,17 @@ def record(session: Session, tenant_id: str, actor: Actor, action: str, target: 
     )
 
 
-def events(session: Session, tenant_id: str, *, limit: int = 50, offset: int = 0, action: str = "") -> tuple[list[AuditEvent], int]:
+def events(
+    session: Session, tenant_id: str, *, limit: int = 50, offset: int = 0, action: str = ""
+) -> tuple[list[AuditEvent], int]:
     query = tenant_query(AuditEvent, tenant_id)
     count = select(func.count()).select_from(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
     if action:
         query = query.where(col(AuditEvent.action).startswith(action, autoescape=True))
         count = count.where(col(AuditEvent.action).startswith(action, autoescape=True))
-    rows = session.exec(query.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id)).offset(offset).limit(limit))
+    rows = session.exec(
+        query.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id)).offset(offset).limit(limit)
+    )
     return list(rows.all()), int(session.exec(count).one())
 
 

@@ -42,8 +42,8 @@ def _check_role(role: str) -> None:
 
 
 def _owners(session: Session, tenant_id: str) -> int:
-    query = select(func.count()).select_from(Membership).where(
-        Membership.tenant_id == tenant_id, Membership.role == OWNER
+    query = (
+        select(func.count()).select_from(Membership).where(Membership.tenant_id == tenant_id, Membership.role == OWNER)
     )
     return int(session.exec(query).one())
 
@@ -94,7 +94,11 @@ def invite(session: Session, tenant_id: str, *, email: str, role: str, invited_b
         raise MemberError(f"{email!r} is not a valid email address")
     token = random_token(32)
     invitation = Invitation(
-        tenant_id=tenant_id, email=email, role=role, token_hash=sha256_hex(token), invited_by=invited_by,
+        tenant_id=tenant_id,
+        email=email,
+        role=role,
+        token_hash=sha256_hex(token),
+        invited_by=invited_by,
         expires_at=now() + INVITATION_TTL,
     )
     session.add(invitation)

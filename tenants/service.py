@@ -115,8 +115,7 @@ def create_scope(session: Session, tenant: Tenant, *, name: str, description: st
     elif len(name) > 100:
         errors["name"] = ["name is too long (100 characters at most)"]
     elif not _scope_token_ok(name):
-        errors["name"] = ["use printable ASCII without spaces, quotes or backslashes (RFC 6749), "
-                          "e.g. orders:read"]
+        errors["name"] = ["use printable ASCII without spaces, quotes or backslashes (RFC 6749), e.g. orders:read"]
     elif name in STANDARD_SCOPES:
         errors["name"] = [f"{name!r} is a standard OpenID Connect scope"]
     elif find_scope(session, tenant.id, name) is not None:
@@ -172,8 +171,15 @@ SETTING_RANGES: dict[str, tuple[int, int]] = {
     "audit_retention_days": (30, 3650),
 }
 SETTING_FIELDS = (
-    "name", "logo_url", "primary_color", "signup_open", "access_token_ttl", "id_token_ttl",
-    "refresh_token_ttl", "refresh_without_offline_access", "audit_retention_days",
+    "name",
+    "logo_url",
+    "primary_color",
+    "signup_open",
+    "access_token_ttl",
+    "id_token_ttl",
+    "refresh_token_ttl",
+    "refresh_without_offline_access",
+    "audit_retention_days",
 )
 
 
@@ -231,8 +237,12 @@ def update_settings(
     if not is_hex_color(primary_color):
         add("primary_color", "the colour must be a hex code like #4f46e5")
     numbers: dict[str, int] = {}
-    raw_numbers = {"access_token_ttl": access_token_ttl, "id_token_ttl": id_token_ttl,
-                   "refresh_token_ttl": refresh_token_ttl, "audit_retention_days": audit_retention_days}
+    raw_numbers = {
+        "access_token_ttl": access_token_ttl,
+        "id_token_ttl": id_token_ttl,
+        "refresh_token_ttl": refresh_token_ttl,
+        "audit_retention_days": audit_retention_days,
+    }
     for field, raw in raw_numbers.items():
         least, most = SETTING_RANGES[field]
         unit = "days" if field == "audit_retention_days" else "seconds"

@@ -72,7 +72,9 @@ def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
 
 
 def make_settings(database_url: str, public_url: str = PUBLIC_URL, **overrides: object) -> Settings:
-    return Settings(database_url=database_url, public_url=public_url, secret_key="test-secret-key-" + "x" * 32, **overrides)  # type: ignore[arg-type]
+    return Settings(
+        database_url=database_url, public_url=public_url, secret_key="test-secret-key-" + "x" * 32, **overrides
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -59,8 +59,15 @@ def sign_in(
 ) -> dict[str, str]:
     """authorize -> login -> (consent) -> the redirect back to the client; returns its query."""
     verifier, challenge = pkce_pair()
-    params = {"scope": scope, "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
-              "code_challenge": challenge, "code_challenge_method": "S256", "redirect_uri": redirect_uri, **extra}
+    params = {
+        "scope": scope,
+        "state": secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "redirect_uri": redirect_uri,
+        **extra,
+    }
     response = http.get(authorize_url(slug, client_id, **params))
     assert response.status_code == 302, response.text
     location = response.headers["location"]
@@ -69,8 +76,12 @@ def sign_in(
         assert page.status_code == 200, page.text
         response = http.post(
             f"/t/{slug}/login",
-            data={"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
-                  "email": email, "password": password},
+            data={
+                "csrf_token": hidden(page.text, "csrf_token"),
+                "flow": hidden(page.text, "flow"),
+                "email": email,
+                "password": password,
+            },
         )
         assert response.status_code == 303, response.text
         location = response.headers["location"]
@@ -80,8 +91,12 @@ def sign_in(
         scopes = [s for s in scope.split() if s not in untick]
         response = http.post(
             f"/t/{slug}/consent",
-            data={"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
-                  "decision": "approve" if approve else "deny", "scope": scopes},
+            data={
+                "csrf_token": hidden(page.text, "csrf_token"),
+                "flow": hidden(page.text, "flow"),
+                "decision": "approve" if approve else "deny",
+                "scope": scopes,
+            },
         )
         assert response.status_code == 303, response.text
         location = response.headers["location"]
@@ -94,7 +109,12 @@ def sign_in(
 
 
 def exchange(
-    http: TestClient, slug: str, client_id: str, secret: str | None, code: str, verifier: str,
+    http: TestClient,
+    slug: str,
+    client_id: str,
+    secret: str | None,
+    code: str,
+    verifier: str,
     redirect_uri: str = REDIRECT_URI,
 ) -> dict:
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}

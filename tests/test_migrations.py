@@ -26,11 +26,19 @@ def test_upgrade_keeps_existing_rows(tmp_path):
     upgrade(url, "0001")
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO tenants (id, slug, name, status, created_at, id_token_alg, access_token_alg, "
-                          "access_token_ttl, id_token_ttl, refresh_token_ttl, refresh_without_offline_access, "
-                          "keys_version) VALUES ('t1', 'old', 'Old', 'active', 1, 'RS256', 'RS256', 1, 1, 1, 0, 1)"))
-        conn.execute(text("INSERT INTO clients (tenant_id, id, name, is_public, redirect_uris, grant_types, scopes, "
-                          "require_pkce, created_at) VALUES ('t1', 'c1', 'App', 0, '[]', '[]', '[]', 1, 1)"))
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, slug, name, status, created_at, id_token_alg, access_token_alg, "
+                "access_token_ttl, id_token_ttl, refresh_token_ttl, refresh_without_offline_access, "
+                "keys_version) VALUES ('t1', 'old', 'Old', 'active', 1, 'RS256', 'RS256', 1, 1, 1, 0, 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO clients (tenant_id, id, name, is_public, redirect_uris, grant_types, scopes, "
+                "require_pkce, created_at) VALUES ('t1', 'c1', 'App', 0, '[]', '[]', '[]', 1, 1)"
+            )
+        )
     upgrade(url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT app_type, first_party FROM clients")).one() == ("web", 0)

@@ -48,11 +48,15 @@ def to_client(server: AuthorizationServer, request: PlainOAuth2Request, error: O
         location = add_params_to_uri(result.location or error.redirect_uri, [("iss", server.issuer)])
         return Outcome(location=location)
     # Nothing from the request is echoed on our page (a phishing link could use it); details go to the log.
-    log.info("authorization request refused", extra={"tenant": server.tenant.slug, "error": error.error,
-                                                     "description": error.get_error_description()})
+    log.info(
+        "authorization request refused",
+        extra={"tenant": server.tenant.slug, "error": error.error, "description": error.get_error_description()},
+    )
     return Outcome(
         error_title="This sign-in link is not valid",
-        error_message=PAGE_MESSAGES.get(error.error, PAGE_MESSAGES["invalid_request"]).format(tenant=server.tenant.name),
+        error_message=PAGE_MESSAGES.get(error.error, PAGE_MESSAGES["invalid_request"]).format(
+            tenant=server.tenant.name
+        ),
         error_code=error.error,
         tenant_name=server.tenant.name,
     )
@@ -66,7 +70,10 @@ PAGE_MESSAGES = {
 
 
 def authorize_request(
-    server: AuthorizationServer, request: PlainOAuth2Request, signed_in: browser_cookies.SignedIn | None, browser_id: str
+    server: AuthorizationServer,
+    request: PlainOAuth2Request,
+    signed_in: browser_cookies.SignedIn | None,
+    browser_id: str,
 ) -> Outcome:
     try:
         grant = server.get_consent_grant(request, end_user=signed_in.user if signed_in else None)
@@ -80,14 +87,20 @@ def authorize_request(
             return _interaction(server, request, browser_id, flows.LOGIN, None)
         requested = split(request.scope)
         granted = flows.remembered_grant(
-            server.session, server.tenant, signed_in.user.id, request.client.id, requested,
+            server.session,
+            server.tenant,
+            signed_in.user.id,
+            request.client.id,
+            requested,
             first_party=request.client.row.first_party,
         )
         if granted is None or "consent" in prompts:
             if "none" in prompts:
                 raise ConsentRequiredError(redirect_uri=grant.redirect_uri)
             return _interaction(server, request, browser_id, flows.CONSENT, signed_in)
-        result = flows.finish(server, request, user=signed_in.user, auth_time=signed_in.auth_time, granted_scope=granted)
+        result = flows.finish(
+            server, request, user=signed_in.user, auth_time=signed_in.auth_time, granted_scope=granted
+        )
         return Outcome(location=result.location)
     except OAuth2Error as error:
         error.state = request.payload.state
@@ -112,10 +125,7 @@ def _interaction(
 ) -> Outcome:
     # Stored as validated, with prompt=login consumed: the replay after sign-in must not ask again.
     params = [
-        (k, v)
-        for k, values in request.payload.datalist.items()
-        for v in values
-        if k not in {"prompt", "max_age"}
+        (k, v) for k, values in request.payload.datalist.items() for v in values if k not in {"prompt", "max_age"}
     ]
     flow = flows.start(
         server.session,
@@ -152,7 +162,11 @@ async def authorize(request: Request) -> Response:
     outcome, tenant = await in_transaction(request, work)
     if outcome.location is None:
         return error_page(
-            request, outcome.error_title or "Error", outcome.error_message or "", 400, outcome.tenant_name,
+            request,
+            outcome.error_title or "Error",
+            outcome.error_message or "",
+            400,
+            outcome.tenant_name,
             code=outcome.error_code,
         )
     response = redirect(outcome.location)

@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.oauth.requests import PlainOAuth2Request
-from identity.oauth.store import REVOKED_GRANT
 from identity.oauth.server import AuthorizationServer, OAuthResponse
+from identity.oauth.store import REVOKED_GRANT
 from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri
 from tenants.resolution import resolve_tenant
 

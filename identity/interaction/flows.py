@@ -97,12 +97,16 @@ def remembered_grant(
     return " ".join(s for s in requested if s in granted)
 
 
-def remember(session: Session, tenant: Tenant, user_id: str, client_id: str, requested: list[str], granted: list[str]) -> None:
+def remember(
+    session: Session, tenant: Tenant, user_id: str, client_id: str, requested: list[str], granted: list[str]
+) -> None:
     consent = session.exec(
         tenant_query(Consent, tenant.id).where(Consent.user_id == user_id, Consent.client_id == client_id)
     ).first()
     if consent is None:
-        consent = Consent(tenant_id=tenant.id, user_id=user_id, client_id=client_id, requested_scope="", granted_scope="")
+        consent = Consent(
+            tenant_id=tenant.id, user_id=user_id, client_id=client_id, requested_scope="", granted_scope=""
+        )
     consent.requested_scope = " ".join(requested)
     consent.granted_scope = " ".join(granted)
     consent.updated_at = now()

@@ -77,7 +77,9 @@ def _after_login(server: AuthorizationServer, request: Request, flow: Any, user:
     requested = flows.requested_scopes(flow)
     client = find_client(server.session, server.tenant.id, flow.client_id)
     first_party = client is not None and client.first_party
-    granted = flows.remembered_grant(server.session, server.tenant, user.id, flow.client_id, requested, first_party=first_party)
+    granted = flows.remembered_grant(
+        server.session, server.tenant, user.id, flow.client_id, requested, first_party=first_party
+    )
     if granted is not None and flow.state == flows.LOGIN:
         return _finish(server, request, flow, user, auth_time, granted)
     flow.state, flow.user_id, flow.auth_time = flows.CONSENT, user.id, auth_time
@@ -86,7 +88,12 @@ def _after_login(server: AuthorizationServer, request: Request, flow: Any, user:
 
 
 def _finish(
-    server: AuthorizationServer, request: Request, flow: Any, user: User | None, auth_time: int | None, granted: str | None
+    server: AuthorizationServer,
+    request: Request,
+    flow: Any,
+    user: User | None,
+    auth_time: int | None,
+    granted: str | None,
 ) -> View:
     oauth_request = flows.replay(flow, f"{server.issuer}/authorize", dict(request.headers))
     flows.discard(server.session, flow)
@@ -97,6 +104,7 @@ def _finish(
 
 
 # -- login ------------------------------------------------------------------------------------------
+
 
 async def login_page(request: Request) -> Response:
     slug = request.path_params["tenant"]
@@ -159,7 +167,9 @@ async def login_submit(request: Request) -> Response:
     return render(request, await in_transaction(request, complete))
 
 
-def _login_error(request: Request, tenant: Tenant, flow: Any, session: Session, email: str, message: str, status: int) -> View:
+def _login_error(
+    request: Request, tenant: Tenant, flow: Any, session: Session, email: str, message: str, status: int
+) -> View:
     client = find_client(session, tenant.id, flow.client_id)
     context = _base_context(request, tenant, flow, client.name if client else "", "login")
     context.update(error=message, email=email)
@@ -167,6 +177,7 @@ def _login_error(request: Request, tenant: Tenant, flow: Any, session: Session, 
 
 
 # -- consent ----------------------------------------------------------------------------------------
+
 
 async def consent_page(request: Request) -> Response:
     slug = request.path_params["tenant"]

@@ -45,7 +45,11 @@ class OAuthClient(ClientMixin):
             return True
         # During a rotation's grace period the previous secret still works.
         expires = self.row.previous_secret_expires_at
-        return expires is not None and expires > now() and self._hasher.verify(client_secret, self.row.previous_secret_hash)
+        return (
+            expires is not None
+            and expires > now()
+            and self._hasher.verify(client_secret, self.row.previous_secret_hash)
+        )
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.row.is_public:

@@ -84,4 +84,6 @@ def require_member(
         browser_id = cookies(request).browser_id(request)
         if not cookies(request).check_csrf(browser_id, "portal", csrf):
             raise Forbidden(tenant, "The form expired or did not come from this portal. Reload the page and try again.")
-    return Member(tenant, signed_in.user, member_role, csrf_token(request), request.client.host if request.client else "")
+    return Member(
+        tenant, signed_in.user, member_role, csrf_token(request), request.client.host if request.client else ""
+    )

@@ -68,8 +68,15 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
     return spec, errors
 
 
-def _form_context(session: Session, member: Member, spec: ClientSpec | None, errors: dict[str, list[str]]) -> dict[str, Any]:
-    return {"scopes": known_scopes(session, member.tenant.id), "app_types": APP_TYPE_LABELS, "spec": spec, "errors": errors}
+def _form_context(
+    session: Session, member: Member, spec: ClientSpec | None, errors: dict[str, list[str]]
+) -> dict[str, Any]:
+    return {
+        "scopes": known_scopes(session, member.tenant.id),
+        "app_types": APP_TYPE_LABELS,
+        "spec": spec,
+        "errors": errors,
+    }
 
 
 async def apps_list(request: Request) -> Response:
@@ -77,8 +84,9 @@ async def apps_list(request: Request) -> Response:
 
     def work(session: Session) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug))
-        return portal_page(request, member, "portal/apps.html", {"apps": list_clients(session, member.tenant.id)},
-                           section="apps")
+        return portal_page(
+            request, member, "portal/apps.html", {"apps": list_clients(session, member.tenant.id)}, section="apps"
+        )
 
     return await in_transaction(request, work)
 
@@ -89,10 +97,15 @@ async def app_new(request: Request) -> Response:
 
     def work(session: Session) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug))
-        spec = ClientSpec(name="", redirect_uris=[], app_type=app_type if app_type in APP_TYPES else "web",
-                          scopes=["openid", "profile", "email", "offline_access"] if app_type != "m2m" else [])
-        return portal_page(request, member, "portal/app_form.html", _form_context(session, member, spec, {}),
-                           section="apps")
+        spec = ClientSpec(
+            name="",
+            redirect_uris=[],
+            app_type=app_type if app_type in APP_TYPES else "web",
+            scopes=["openid", "profile", "email", "offline_access"] if app_type != "m2m" else [],
+        )
+        return portal_page(
+            request, member, "portal/app_form.html", _form_context(session, member, spec, {}), section="apps"
+        )
 
     return await in_transaction(request, work)
 
@@ -108,31 +121,68 @@ async def app_create(request: Request) -> Response:
         if not errors:
             try:
                 new = register_client(
-                    session, member.tenant.id, ctx.hasher, name=spec.name, redirect_uris=spec.redirect_uris,
-                    public=spec.public, grant_types=spec.grant_types, scopes=spec.scopes, dev=not ctx.settings.is_prod,
-                    app_type=spec.app_type, description=spec.description, logo_url=spec.logo_url,
+                    session,
+                    member.tenant.id,
+                    ctx.hasher,
+                    name=spec.name,
+                    redirect_uris=spec.redirect_uris,
+                    public=spec.public,
+                    grant_types=spec.grant_types,
+                    scopes=spec.scopes,
+                    dev=not ctx.settings.is_prod,
+                    app_type=spec.app_type,
+                    description=spec.description,
+                    logo_url=spec.logo_url,
                     post_logout_redirect_uris=spec.post_logout_redirect_uris,
-                    access_token_ttl=spec.access_token_ttl, refresh_token_ttl=spec.refresh_token_ttl,
+                    access_token_ttl=spec.access_token_ttl,
+                    refresh_token_ttl=spec.refresh_token_ttl,
                 )
             except ClientError as error:
                 errors = error.fields or {"name": [str(error)]}
             else:
-                audit.record(session, member.tenant.id, member.actor, "client.created", new.client.id,
-                             name=new.client.name, app_type=new.client.app_type)
+                audit.record(
+                    session,
+                    member.tenant.id,
+                    member.actor,
+                    "client.created",
+                    new.client.id,
+                    name=new.client.name,
+                    app_type=new.client.app_type,
+                )
                 return _detail(request, session, member, new.client, new_secret=new.client_secret, created=True)
-        return portal_page(request, member, "portal/app_form.html", _form_context(session, member, spec, errors),
-                           section="apps", status=400)
+        return portal_page(
+            request,
+            member,
+            "portal/app_form.html",
+            _form_context(session, member, spec, errors),
+            section="apps",
+            status=400,
+        )
 
     return await in_transaction(request, work, keep=lambda _s, response: response.status_code < 400)
 
 
 def _detail(
-    request: Request, session: Session, member: Member, client: Client, *, new_secret: str | None = None,
-    created: bool = False, errors: dict[str, list[str]] | None = None, notice: str = "", status: int = 200,
+    request: Request,
+    session: Session,
+    member: Member,
+    client: Client,
+    *,
+    new_secret: str | None = None,
+    created: bool = False,
+    errors: dict[str, list[str]] | None = None,
+    notice: str = "",
+    status: int = 200,
     values: ClientSpec | None = None,
 ) -> Response:
-    context = {"app": client, "new_secret": new_secret, "created": created, "notice": notice, "values": values,
-               **_form_context(session, member, None, errors or {})}
+    context = {
+        "app": client,
+        "new_secret": new_secret,
+        "created": created,
+        "notice": notice,
+        "values": values,
+        **_form_context(session, member, None, errors or {}),
+    }
     return portal_page(request, member, "portal/app_detail.html", context, section="apps", status=status)
 
 
@@ -184,8 +234,14 @@ async def app_rotate_secret(request: Request) -> Response:
             secret = rotate_secret(session, client, ctx.hasher, grace_seconds=grace if isinstance(grace, int) else 0)
         except ClientError as error:
             return _detail(request, session, member, client, errors={"secret": [str(error)]}, status=400)
-        audit.record(session, member.tenant.id, member.actor, "client.secret_rotated", client.id,
-                     grace_seconds=grace if isinstance(grace, int) else 0)
+        audit.record(
+            session,
+            member.tenant.id,
+            member.actor,
+            "client.secret_rotated",
+            client.id,
+            grace_seconds=grace if isinstance(grace, int) else 0,
+        )
         return _detail(request, session, member, client, new_secret=secret)
 
     return await in_transaction(request, work)
@@ -196,8 +252,9 @@ async def app_delete_confirm(request: Request) -> Response:
 
     def work(session: Session) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug))
-        return portal_page(request, member, "portal/app_delete.html", {"app": _app(session, member, client_id)},
-                           section="apps")
+        return portal_page(
+            request, member, "portal/app_delete.html", {"app": _app(session, member, client_id)}, section="apps"
+        )
 
     return await in_transaction(request, work)
 

@@ -30,8 +30,9 @@ from tenants.resolution import resolve_tenant
 PAGE_SIZE = 50
 # Action names are dotted lowercase words ("client.created"); a prefix of one is what the filter takes.
 ACTION_PREFIX = re.compile(r"^[a-z0-9_.-]{1,80}$")
-ACTION_HELP = ("Use the start of an action name: lowercase letters, digits, dots, hyphens or underscores, "
-               "such as client.")
+ACTION_HELP = (
+    "Use the start of an action name: lowercase letters, digits, dots, hyphens or underscores, such as client."
+)
 
 
 def _actor(label: str) -> dict[str, str]:
@@ -114,8 +115,9 @@ async def audit_page(request: Request) -> Response:
             "errors": errors,
             "retention_days": tenant.audit_retention_days,
         }
-        return portal_page(request, member, "portal/audit.html", context, section="audit",
-                           status=400 if errors else 200)
+        return portal_page(
+            request, member, "portal/audit.html", context, section="audit", status=400 if errors else 200
+        )
 
     return await in_transaction(request, work)
 

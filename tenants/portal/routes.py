@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from tenants.portal import apps, signin, signup
+from tenants.portal import apps, audit_log, scopes, settings, signin, signup, team, users
 
 portal_routes = [
     Route("/portal/login", signin.portal_login, methods=["GET"]),
@@ -19,6 +19,11 @@ portal_routes = [
     Route("/portal/apps/{client_id}/rotate-secret", apps.app_rotate_secret, methods=["POST"]),
     Route("/portal/apps/{client_id}/delete", apps.app_delete_confirm, methods=["GET"]),
     Route("/portal/apps/{client_id}/delete", apps.app_delete, methods=["POST"]),
+    *users.routes,
+    *team.routes,
+    *scopes.routes,
+    *settings.routes,
+    *audit_log.routes,
 ]
 
 signup_routes = [
@@ -26,11 +31,3 @@ signup_routes = [
     Route("/signup", signup.signup_submit, methods=["POST"]),
     Route("/signup/check-slug", signup.check_slug, methods=["GET"]),
 ]
-
-from tenants.portal import team, users  # noqa: E402
-
-portal_routes += users.routes + team.routes
-
-from tenants.portal import audit_log, scopes, settings  # noqa: E402
-
-portal_routes += scopes.routes + settings.routes + audit_log.routes

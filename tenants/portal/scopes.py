@@ -40,9 +40,16 @@ def _kept(_session: Session, response: Response) -> bool:
 
 
 def _list(
-    request: Request, session: Session, member: Member, *, errors: dict[str, list[str]] | None = None,
-    values: dict[str, str] | None = None, row_errors: dict[str, dict[str, list[str]]] | None = None,
-    row_values: dict[str, str] | None = None, notice: str = "", status: int = 200,
+    request: Request,
+    session: Session,
+    member: Member,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, str] | None = None,
+    row_errors: dict[str, dict[str, list[str]]] | None = None,
+    row_values: dict[str, str] | None = None,
+    notice: str = "",
+    status: int = 200,
 ) -> Response:
     """The one scopes page: standard scopes, the tenant's own (each with its edit and delete forms), and the
     form to add one. ``errors``/``values`` belong to the add form; ``row_errors``/``row_values`` to a row."""
@@ -89,8 +96,9 @@ async def scope_create(request: Request) -> Response:
             errors = error.fields or {"name": [str(error)]}
             values = {"name": name, "description": description}
             return _list(request, session, member, errors=errors, values=values, status=400)
-        audit.record(session, member.tenant.id, member.actor, "scope.created", scope.name,
-                     description=scope.description)
+        audit.record(
+            session, member.tenant.id, member.actor, "scope.created", scope.name, description=scope.description
+        )
         return redirect(f"/t/{slug}/portal/scopes?notice=created", 303)
 
     return await in_transaction(request, work, keep=_kept)
@@ -117,10 +125,18 @@ async def scope_update(request: Request) -> Response:
         except ScopeError as error:
             session.expire(scope)  # nothing of the refused edit is kept (the transaction also rolls back)
             problems = error.fields or {"description": [str(error)]}
-            return _list(request, session, member, row_errors={name: problems},
-                         row_values={name: description}, status=400)
-        audit.record(session, member.tenant.id, member.actor, "scope.updated", name,
-                     description=scope.description, previous_description=previous)
+            return _list(
+                request, session, member, row_errors={name: problems}, row_values={name: description}, status=400
+            )
+        audit.record(
+            session,
+            member.tenant.id,
+            member.actor,
+            "scope.updated",
+            name,
+            description=scope.description,
+            previous_description=previous,
+        )
         return redirect(f"/t/{slug}/portal/scopes?notice=saved", 303)
 
     return await in_transaction(request, work, keep=_kept)

@@ -47,13 +47,23 @@ def _values_from(form: FormData, current: dict[str, Any]) -> dict[str, Any]:
 
 
 def _page(
-    request: Request, member: Member, values: dict[str, Any], *, errors: dict[str, list[str]] | None = None,
-    notice: str = "", status: int = 200,
+    request: Request,
+    member: Member,
+    values: dict[str, Any],
+    *,
+    errors: dict[str, list[str]] | None = None,
+    notice: str = "",
+    status: int = 200,
 ) -> Response:
     typed = str(values["primary_color"])
     picker = typed if is_hex_color(typed) else member.tenant.primary_color
-    context = {"values": values, "picker": str(picker).lower(), "errors": errors or {}, "notice": notice,
-               "ranges": SETTING_RANGES}
+    context = {
+        "values": values,
+        "picker": str(picker).lower(),
+        "errors": errors or {},
+        "notice": notice,
+        "ranges": SETTING_RANGES,
+    }
     return portal_page(request, member, "portal/settings.html", context, section="settings", status=status)
 
 
@@ -63,7 +73,8 @@ async def settings_page(request: Request) -> Response:
     def work(session: Session) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug), ADMIN)
         notice = {"saved": "Settings saved.", "unchanged": "Nothing changed."}.get(
-            request.query_params.get("notice", ""), "")
+            request.query_params.get("notice", ""), ""
+        )
         return _page(request, member, settings_of(member.tenant), notice=notice)
 
     return await in_transaction(request, work)
@@ -74,8 +85,9 @@ async def settings_save(request: Request) -> Response:
     form = await request.form()
 
     def work(session: Session) -> Response:
-        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
-                                csrf=forms.text(form, "csrf_token"))
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
         before = settings_of(member.tenant)
         values = _values_from(form, before)
         errors = update_settings(session, member.tenant, **values)
@@ -85,8 +97,9 @@ async def settings_save(request: Request) -> Response:
         changed = {name: after[name] for name in after if after[name] != before[name]}
         if not changed:
             return redirect(f"/t/{slug}/portal/settings?notice=unchanged", 303)
-        audit.record(session, member.tenant.id, member.actor, "tenant.settings_updated", member.tenant.slug,
-                     changed=changed)
+        audit.record(
+            session, member.tenant.id, member.actor, "tenant.settings_updated", member.tenant.slug, changed=changed
+        )
         if "audit_retention_days" in changed:  # a shorter retention applies now, not at the next log visit
             audit.purge_expired(session, member.tenant.id, member.tenant.audit_retention_days)
         return redirect(f"/t/{slug}/portal/settings?notice=saved", 303)

@@ -55,14 +55,24 @@ async def portal_login(request: Request) -> Response:
     verifier, state = random_token(48), random_token(16)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     params = {
-        "response_type": "code", "client_id": client_id, "redirect_uri": issuer + PORTAL_CALLBACK,
-        "scope": "openid profile email", "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": issuer + PORTAL_CALLBACK,
+        "scope": "openid profile email",
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
     }
     response = redirect(f"{issuer}/authorize?" + urlencode(params), 303)
     pending = {"state": state, "verifier": verifier, "next": _safe_next(slug, request.query_params.get("next"))}
     response.set_cookie(
-        PENDING_COOKIE, _serializer(request).dumps(pending), max_age=1800, path=f"/t/{slug}/portal",
-        httponly=True, samesite="lax", secure=ctx.settings.secure_cookies,
+        PENDING_COOKIE,
+        _serializer(request).dumps(pending),
+        max_age=1800,
+        path=f"/t/{slug}/portal",
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.secure_cookies,
     )
     return response
 
@@ -78,8 +88,12 @@ async def portal_callback(request: Request) -> Response:
     if not pending or not code or state != pending.get("state"):
         return error_page(request, "Sign-in did not complete", "Start again from the developer portal.", 400)
     issuer = ctx.settings.issuer(slug)
-    form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", issuer + PORTAL_CALLBACK),
-            ("code_verifier", pending["verifier"])]
+    form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", issuer + PORTAL_CALLBACK),
+        ("code_verifier", pending["verifier"]),
+    ]
 
     def work(session: Session) -> int:
         tenant = resolve_tenant(session, slug)

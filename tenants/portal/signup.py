@@ -25,10 +25,18 @@ def _signup_id(request: Request) -> str | None:
 
 def _page(request: Request, signup_id: str, context: dict[str, Any], status: int = 200) -> Response:
     token = cookies(request).csrf_token(signup_id, "signup")
-    response = plain_page(request, "portal/signup.html", {"csrf_token": token, "values": {}, "errors": {}, **context},
-                          status)
-    response.set_cookie(SIGNUP_COOKIE, cookies(request)._signer.dumps(signup_id), max_age=3600, path="/signup",  # noqa: SLF001
-                        httponly=True, samesite="lax", secure=app_context(request).settings.secure_cookies)
+    response = plain_page(
+        request, "portal/signup.html", {"csrf_token": token, "values": {}, "errors": {}, **context}, status
+    )
+    response.set_cookie(
+        SIGNUP_COOKIE,
+        cookies(request)._signer.dumps(signup_id),
+        max_age=3600,
+        path="/signup",  # noqa: SLF001
+        httponly=True,
+        samesite="lax",
+        secure=app_context(request).settings.secure_cookies,
+    )
     return response
 
 
@@ -39,8 +47,9 @@ async def signup_page(request: Request) -> Response:
 async def check_slug(request: Request) -> Response:
     slug = request.query_params.get("slug", "")
     problem = await in_transaction(request, lambda session: slug_problem(session, slug))
-    return JSONResponse({"slug": slug, "available": problem is None, "reason": problem or ""},
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"slug": slug, "available": problem is None, "reason": problem or ""}, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def signup_submit(request: Request) -> Response:
@@ -49,14 +58,25 @@ async def signup_submit(request: Request) -> Response:
     signup_id = _signup_id(request)
     values = {k: forms.text(form, k, 400) for k in ("org_name", "slug", "email")}
     if not signup_id or not cookies(request).check_csrf(signup_id, "signup", forms.text(form, "csrf_token")):
-        return _page(request, random_token(24), {"values": values, "errors": {
-            "form": "The form expired. Please submit it again."}}, 400)
+        return _page(
+            request,
+            random_token(24),
+            {"values": values, "errors": {"form": "The form expired. Please submit it again."}},
+            400,
+        )
     ip = request.client.host if request.client else ""
 
     def work(session: Session) -> NewTenant | SignupError:
         try:
-            return sign_up(session, ctx.encryptor, org_name=values["org_name"], slug=values["slug"],
-                           email=values["email"], password=forms.secret(form, "password"), ip=ip)
+            return sign_up(
+                session,
+                ctx.encryptor,
+                org_name=values["org_name"],
+                slug=values["slug"],
+                email=values["email"],
+                password=forms.secret(form, "password"),
+                ip=ip,
+            )
         except SignupError as error:
             session.rollback()  # nothing half-created
             return error

@@ -65,15 +65,26 @@ THROTTLED = "Too many failed attempts. Wait a few minutes, then try again."
 
 # -- the team page ---------------------------------------------------------------------------------
 
+
 def _team_page(
-    request: Request, session: Session, member: Member, *, status: int = 200, error: str = "",
-    invite_errors: dict[str, list[str]] | None = None, invite_values: dict[str, str] | None = None,
+    request: Request,
+    session: Session,
+    member: Member,
+    *,
+    status: int = 200,
+    error: str = "",
+    invite_errors: dict[str, list[str]] | None = None,
+    invite_values: dict[str, str] | None = None,
     invited: dict[str, str] | None = None,
 ) -> Response:
     grantable = [r for r in PORTAL_ROLES if r != OWNER or member.can(OWNER)]
     rows = [
-        {"membership": m, "user": u, "manageable": member.can(ADMIN) and (m.role != OWNER or member.can(OWNER)),
-         "is_self": u.id == member.user.id}
+        {
+            "membership": m,
+            "user": u,
+            "manageable": member.can(ADMIN) and (m.role != OWNER or member.can(OWNER)),
+            "is_self": u.id == member.user.id,
+        }
         for m, u in members(session, member.tenant.id)
     ]
     context: dict[str, Any] = {
@@ -113,8 +124,9 @@ async def team_invite(request: Request) -> Response:
     settings = app_context(request).settings
 
     def work(session: Session) -> Response:
-        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
-                                csrf=forms.text(form, "csrf_token"))
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
         errors: dict[str, list[str]] = {}
         if values["role"] not in PORTAL_ROLES:
             errors["role"] = ["Choose a role: owner, admin or developer."]
@@ -131,13 +143,22 @@ async def team_invite(request: Request) -> Response:
         if errors:
             return _team_page(request, session, member, status=400, invite_errors=errors, invite_values=values)
         try:
-            new = invite(session, member.tenant.id, email=values["email"], role=values["role"],
-                         invited_by=member.user.id)
+            new = invite(
+                session, member.tenant.id, email=values["email"], role=values["role"], invited_by=member.user.id
+            )
         except MemberError as error:
-            return _team_page(request, session, member, status=400, invite_errors={"email": [str(error)]},
-                              invite_values=values)
-        audit.record(session, member.tenant.id, member.actor, "member.invited", new.invitation.id,
-                     email=new.invitation.email, role=new.invitation.role)
+            return _team_page(
+                request, session, member, status=400, invite_errors={"email": [str(error)]}, invite_values=values
+            )
+        audit.record(
+            session,
+            member.tenant.id,
+            member.actor,
+            "member.invited",
+            new.invitation.id,
+            email=new.invitation.email,
+            role=new.invitation.role,
+        )
         link = f"{settings.public_url}/t/{slug}/portal/invitations/{new.token}"
         invited = {"email": new.invitation.email, "role": new.invitation.role, "link": link}
         return _team_page(request, session, member, invited=invited)
@@ -160,12 +181,12 @@ async def team_change_role(request: Request) -> Response:
     new_role = forms.text(form, "role", 40)
 
     def work(session: Session) -> Response:
-        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
-                                csrf=forms.text(form, "csrf_token"))
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
         user, old_role = _target(session, member, user_id)
         if new_role not in PORTAL_ROLES:
-            return _team_page(request, session, member, status=400,
-                              error="Choose a role: owner, admin or developer.")
+            return _team_page(request, session, member, status=400, error="Choose a role: owner, admin or developer.")
         if OWNER in (old_role, new_role) and not member.can(OWNER):
             raise Forbidden(member.tenant, OWNER_ONLY)
         if new_role == old_role:
@@ -174,8 +195,16 @@ async def team_change_role(request: Request) -> Response:
             change_role(session, member.tenant.id, user.id, new_role)
         except MemberError as error:
             return _team_page(request, session, member, status=400, error=f"{user.email}: {error}.")
-        audit.record(session, member.tenant.id, member.actor, "member.role_changed", user.id, email=user.email,
-                     old_role=old_role, new_role=new_role)
+        audit.record(
+            session,
+            member.tenant.id,
+            member.actor,
+            "member.role_changed",
+            user.id,
+            email=user.email,
+            old_role=old_role,
+            new_role=new_role,
+        )
         return redirect(f"/t/{slug}/portal/team?notice=role", 303)
 
     return await in_transaction(request, work, keep=_refused)
@@ -186,8 +215,9 @@ async def team_remove(request: Request) -> Response:
     form = await request.form()
 
     def work(session: Session) -> Response:
-        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
-                                csrf=forms.text(form, "csrf_token"))
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
         user, role = _target(session, member, user_id)
         if role == OWNER and not member.can(OWNER):
             raise Forbidden(member.tenant, OWNER_ONLY)
@@ -205,6 +235,7 @@ async def team_remove(request: Request) -> Response:
 
 # -- accepting an invitation (no portal session needed) --------------------------------------------
 
+
 def _purpose(token: str) -> str:
     return "invitation:" + token
 
@@ -213,18 +244,28 @@ def _invitation_page(request: Request, tenant: Tenant, token: str, context: dict
     """The page, with a CSRF token bound to this browser (a browser id is set if it has none yet)."""
     jar = cookies(request)
     browser_id, is_new = jar.ensure_browser_id(request)
-    full = {"tenant_name": tenant.name, "base": f"/t/{tenant.slug}", "errors": {}, "values": {}, "error": "",
-            "action": f"/t/{tenant.slug}/portal/invitations/{token}",
-            "csrf_token": jar.csrf_token(browser_id, _purpose(token)), **context}
+    full = {
+        "tenant_name": tenant.name,
+        "base": f"/t/{tenant.slug}",
+        "errors": {},
+        "values": {},
+        "error": "",
+        "action": f"/t/{tenant.slug}/portal/invitations/{token}",
+        "csrf_token": jar.csrf_token(browser_id, _purpose(token)),
+        **context,
+    }
     response = plain_page(request, "portal/invitation.html", full, status)
     if is_new:
         jar.set_browser_id(response, tenant, browser_id)
     return response
 
 
-GONE = {"gone": True, "title": "This invitation can't be used",
-        "message": "The link is not valid: it may have expired or already been used. Ask whoever invited you "
-                   "for a new one."}
+GONE = {
+    "gone": True,
+    "title": "This invitation can't be used",
+    "message": "The link is not valid: it may have expired or already been used. Ask whoever invited you "
+    "for a new one.",
+}
 
 
 @dataclass
@@ -239,7 +280,9 @@ class Step:
     session_id: str | None = None  # accepted: this browser is now signed in
 
 
-def _examine(session: Session, request: Request, slug: str, token: str) -> tuple[Tenant, Invitation | None, User | None, bool]:
+def _examine(
+    session: Session, request: Request, slug: str, token: str
+) -> tuple[Tenant, Invitation | None, User | None, bool]:
     """The tenant, the usable invitation (or None), the invited email's existing user, and whether this
     browser is already signed in as that user."""
     tenant = resolve_tenant(session, slug)
@@ -252,8 +295,13 @@ def _examine(session: Session, request: Request, slug: str, token: str) -> tuple
 
 
 def _view(invitation: Invitation, user: User | None, signed_in_as_user: bool, **extra: Any) -> dict[str, Any]:
-    return {"invitation": invitation, "existing": user is not None, "needs_password": not signed_in_as_user,
-            "role_help": ROLE_HELP.get(invitation.role, ""), **extra}
+    return {
+        "invitation": invitation,
+        "existing": user is not None,
+        "needs_password": not signed_in_as_user,
+        "role_help": ROLE_HELP.get(invitation.role, ""),
+        **extra,
+    }
 
 
 def _blocked_for(session: Session, tenant: Tenant, invitation: Invitation, user: User | None) -> str:
@@ -282,8 +330,11 @@ def _claim(session: Session, invitation: Invitation) -> bool:
     """Mark the invitation used with one conditional UPDATE, so two concurrent acceptances cannot both win."""
     claimed = session.exec(
         update(Invitation)
-        .where(col(Invitation.tenant_id) == invitation.tenant_id, col(Invitation.id) == invitation.id,
-               col(Invitation.accepted_at).is_(None))
+        .where(
+            col(Invitation.tenant_id) == invitation.tenant_id,
+            col(Invitation.id) == invitation.id,
+            col(Invitation.accepted_at).is_(None),
+        )
         .values(accepted_at=now())
     )
     return bool(claimed.rowcount == 1)
@@ -310,8 +361,17 @@ async def invitation_accept(request: Request) -> Response:
         if invitation is None:
             return shown(tenant, 404, GONE)
         if not csrf_ok:
-            return shown(tenant, 403, _view(invitation, user, signed_in_as_user, values={"name": name},
-                                           error="The form expired. Please submit it again."))
+            return shown(
+                tenant,
+                403,
+                _view(
+                    invitation,
+                    user,
+                    signed_in_as_user,
+                    values={"name": name},
+                    error="The form expired. Please submit it again.",
+                ),
+            )
         if blocked := _blocked_for(session, tenant, invitation, user):
             return shown(tenant, 400, _view(invitation, user, signed_in_as_user, error=blocked, blocked=True))
         if user is None:
@@ -354,13 +414,22 @@ async def invitation_accept(request: Request) -> Response:
             return shown(tenant, 404, GONE)
         new_account = user is None
         try:
-            joined = accept_invitation(session, tenant.id, invitation, password=password if new_account else None,
-                                       name=name)
+            joined = accept_invitation(
+                session, tenant.id, invitation, password=password if new_account else None, name=name
+            )
         except UserError as error:  # rolled back below: the invitation stays usable
             return shown(tenant, 400, {**GONE, "message": str(error)})
-        audit.record(session, tenant.id, audit.Actor(f"user:{joined.id} {joined.email}", ip), "member.joined",
-                     joined.id, email=joined.email, role=invitation.role, invitation=invitation.id,
-                     new_account=new_account)
+        audit.record(
+            session,
+            tenant.id,
+            audit.Actor(f"user:{joined.id} {joined.email}", ip),
+            "member.joined",
+            joined.id,
+            email=joined.email,
+            role=invitation.role,
+            invitation=invitation.id,
+            new_account=new_account,
+        )
         previous = jar.session_id(request)
         return Step(tenant, session_id=browser_cookies.start_session(session, tenant, joined, previous))
 

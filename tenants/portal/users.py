@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from identity.models.user import User
+from identity.passwords import password_problem
 from identity.users import (
     UserError,
     create_user,
@@ -27,7 +28,6 @@ from identity.users import (
     reset_password,
     set_disabled,
 )
-from identity.passwords import password_problem
 from identity.web import in_transaction, redirect
 from tenants import audit
 from tenants.members import role_of
@@ -60,17 +60,31 @@ def _guard(session: Session, member: Member, user: User) -> str | None:
     """The user's portal role; refuse (403) when it outranks the acting member (an admin and an owner)."""
     role = role_of(session, member.tenant.id, user.id)
     if role is not None and RANK[role] > RANK[member.role]:
-        raise Forbidden(member.tenant, f"{user.email} is an {role} of the developer portal: only an owner "
-                                       "can change their account.")
+        raise Forbidden(
+            member.tenant, f"{user.email} is an {role} of the developer portal: only an owner can change their account."
+        )
     return role
 
 
 def _detail(
-    request: Request, session: Session, member: Member, user: User, *, notice: str = "", error: str = "",
-    errors: dict[str, list[str]] | None = None, status: int = 200,
+    request: Request,
+    session: Session,
+    member: Member,
+    user: User,
+    *,
+    notice: str = "",
+    error: str = "",
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
 ) -> Response:
-    context = {"user": user, "role": role_of(session, member.tenant.id, user.id), "notice": notice, "error": error,
-               "errors": errors or {}, "is_self": user.id == member.user.id}
+    context = {
+        "user": user,
+        "role": role_of(session, member.tenant.id, user.id),
+        "notice": notice,
+        "error": error,
+        "errors": errors or {},
+        "is_self": user.id == member.user.id,
+    }
     return portal_page(request, member, "portal/user_detail.html", context, section="users", status=status)
 
 
@@ -87,16 +101,19 @@ async def users_list(request: Request) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug), ADMIN)
         result = list_users(session, member.tenant.id, q=q, page=page, per_page=PER_PAGE)
         deleted = request.query_params.get("deleted") == "1"
-        return portal_page(request, member, "portal/users.html", {"result": result, "q": q, "deleted": deleted},
-                           section="users")
+        return portal_page(
+            request, member, "portal/users.html", {"result": result, "q": q, "deleted": deleted}, section="users"
+        )
 
     return await in_transaction(request, work)
 
 
-def _form_page(request: Request, member: Member, values: dict[str, str], errors: dict[str, list[str]],
-               status: int = 200) -> Response:
-    return portal_page(request, member, "portal/user_form.html", {"values": values, "errors": errors},
-                       section="users", status=status)
+def _form_page(
+    request: Request, member: Member, values: dict[str, str], errors: dict[str, list[str]], status: int = 200
+) -> Response:
+    return portal_page(
+        request, member, "portal/user_form.html", {"values": values, "errors": errors}, section="users", status=status
+    )
 
 
 async def user_new(request: Request) -> Response:
@@ -116,8 +133,9 @@ async def user_create(request: Request) -> Response:
     password = forms.secret(form, "password")
 
     def work(session: Session) -> Response:
-        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
-                                csrf=forms.text(form, "csrf_token"))
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
         errors: dict[str, list[str]] = {}
         if problem := email_problem(values["email"]):
             errors["email"] = [problem]
@@ -129,8 +147,9 @@ async def user_create(request: Request) -> Response:
             errors["password"] = [problem]
         if not errors:
             try:
-                user = create_user(session, member.tenant.id, email=values["email"], password=password,
-                                   name=values["name"])
+                user = create_user(
+                    session, member.tenant.id, email=values["email"], password=password, name=values["name"]
+                )
             except UserError as error:  # the address is already taken
                 errors["email"] = [str(error)]
             except IntegrityError:  # taken by a request that committed while this one ran
@@ -160,19 +179,34 @@ async def _toggle(request: Request, disabled: bool) -> Response:
     form = await request.form()
 
     def work(session: Session) -> Response:
-        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
-                                csrf=forms.text(form, "csrf_token"))
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
         user = _user(session, member, user_id)
         _guard(session, member, user)
         if user.id == member.user.id:
-            return _detail(request, session, member, user, status=400,
-                           error="You cannot disable your own account. Ask another admin or owner.")
+            return _detail(
+                request,
+                session,
+                member,
+                user,
+                status=400,
+                error="You cannot disable your own account. Ask another admin or owner.",
+            )
         if user.disabled == disabled:
             return redirect(f"/t/{slug}/portal/users/{user.id}?notice=unchanged", 303)
         revoked = set_disabled(session, user, disabled)
         if disabled:
-            audit.record(session, member.tenant.id, member.actor, "user.disabled", user.id, email=user.email,
-                         sessions_ended=revoked.sessions, grants_revoked=revoked.grants)
+            audit.record(
+                session,
+                member.tenant.id,
+                member.actor,
+                "user.disabled",
+                user.id,
+                email=user.email,
+                sessions_ended=revoked.sessions,
+                grants_revoked=revoked.grants,
+            )
         else:
             audit.record(session, member.tenant.id, member.actor, "user.enabled", user.id, email=user.email)
         return redirect(f"/t/{slug}/portal/users/{user.id}?notice={'disabled' if disabled else 'enabled'}", 303)
@@ -194,8 +228,9 @@ async def user_reset_password(request: Request) -> Response:
     password = forms.secret(form, "new_password")
 
     def work(session: Session) -> Response:
-        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
-                                csrf=forms.text(form, "csrf_token"))
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
         user = _user(session, member, user_id)
         _guard(session, member, user)
         try:
@@ -230,8 +265,9 @@ async def user_delete(request: Request) -> Response:
     form = await request.form()
 
     def work(session: Session) -> Response:
-        member = require_member(session, request, resolve_tenant(session, slug), ADMIN,
-                                csrf=forms.text(form, "csrf_token"))
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
         user = _user(session, member, user_id)
         role = _guard(session, member, user)
         if user.id == member.user.id:

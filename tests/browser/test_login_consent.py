@@ -4,9 +4,9 @@ the browser is told (headers, cookies). Screenshots go to test-artifacts/screens
 from __future__ import annotations
 
 import secrets
-from html import escape
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -41,6 +41,7 @@ SCOPE_TEXT = {
 
 
 # -- fixtures --------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
@@ -112,8 +113,12 @@ class Site:
     def exchange(self, code: str, verifier: str) -> httpx.Response:
         return httpx.post(
             f"{self.issuer}/token",
-            data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-                  "code_verifier": verifier},
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT_URI,
+                "code_verifier": verifier,
+            },
             auth=(self.app.client_id, self.app.client_secret or ""),
         )
 
@@ -132,9 +137,7 @@ def client_app() -> ClientApp:
     return ClientApp()
 
 
-def open_page(
-    browser: Browser, client_app: ClientApp, **context_options: object
-) -> tuple[BrowserContext, Page]:
+def open_page(browser: Browser, client_app: ClientApp, **context_options: object) -> tuple[BrowserContext, Page]:
     context = browser.new_context(**context_options)  # type: ignore[arg-type]
     context.set_default_timeout(10_000)
     context.route("https://app.example.com/**", client_app)
@@ -166,6 +169,7 @@ def shot(page: Page, name: str) -> None:
 
 
 # -- (a) wrong credentials -------------------------------------------------------------------------
+
 
 def test_wrong_password_and_unknown_email_show_the_same_generic_error(site, page, client_app):
     url, _ = site.authorize_url()
@@ -202,6 +206,7 @@ def test_wrong_password_and_unknown_email_show_the_same_generic_error(site, page
 
 
 # -- (b) consent, narrowed scope, remembered consent ----------------------------------------------
+
 
 def test_consent_names_app_and_scopes_untick_email_then_second_visit_skips_both_pages(site, page, client_app):
     url, params = site.authorize_url()
@@ -256,6 +261,7 @@ def test_consent_names_app_and_scopes_untick_email_then_second_visit_skips_both_
 
 # -- (c) deny ----------------------------------------------------------------------------------------
 
+
 def test_deny_returns_access_denied_with_state_and_iss(site, page, client_app):
     url, params = site.authorize_url()
     client_app.start(page, url, f"{site.issuer}/login?**")
@@ -273,6 +279,7 @@ def test_deny_returns_access_denied_with_state_and_iss(site, page, client_app):
 
 
 # -- (d) headers and cookies -------------------------------------------------------------------------
+
 
 def test_login_page_security_headers_and_session_cookie(site, context_and_page, client_app):
     context, page = context_and_page
@@ -304,9 +311,16 @@ def test_login_page_security_headers_and_session_cookie(site, context_and_page, 
 
 # -- (e) phone width ---------------------------------------------------------------------------------
 
+
 def test_login_page_fits_a_phone_screen(site, browser, client_app):
-    context, page = open_page(browser, client_app, viewport={"width": 375, "height": 740}, is_mobile=True,
-                              device_scale_factor=2, has_touch=True)
+    context, page = open_page(
+        browser,
+        client_app,
+        viewport={"width": 375, "height": 740},
+        is_mobile=True,
+        device_scale_factor=2,
+        has_touch=True,
+    )
     try:
         url, _ = site.authorize_url()
         client_app.start(page, url, f"{site.issuer}/login?**")
@@ -323,6 +337,7 @@ def test_login_page_fits_a_phone_screen(site, browser, client_app):
 
 
 # -- an unregistered redirect URI: an error page, never a redirect ----------------------------------
+
 
 def test_unregistered_redirect_uri_shows_an_error_page_and_does_not_redirect(site, page, client_app):
     url, _ = site.authorize_url(redirect_uri="https://evil.example.net/callback")

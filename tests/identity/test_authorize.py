@@ -30,8 +30,11 @@ NEAR_MISSES = [
 @pytest.mark.parametrize("redirect_uri", NEAR_MISSES)
 def test_unregistered_redirect_uri_gets_an_error_page_never_a_redirect(http, rp, redirect_uri):
     _, challenge = pkce_pair()
-    response = http.get(authorize_url("acme", rp.client_id, redirect_uri=redirect_uri, code_challenge=challenge,
-                                      code_challenge_method="S256"))
+    response = http.get(
+        authorize_url(
+            "acme", rp.client_id, redirect_uri=redirect_uri, code_challenge=challenge, code_challenge_method="S256"
+        )
+    )
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "text/html" in response.headers["content-type"]
@@ -58,8 +61,12 @@ def error_redirect(http, client_id, **params):
 
 def test_invalid_scope_redirects_with_error_state_and_iss(http, rp):
     query = error_redirect(http, rp.client_id, scope="openid admin:everything")
-    assert query == {"error": "invalid_scope", "state": "st4te", "iss": ISSUER, **{
-        k: v for k, v in query.items() if k == "error_description"}}
+    assert query == {
+        "error": "invalid_scope",
+        "state": "st4te",
+        "iss": ISSUER,
+        **{k: v for k, v in query.items() if k == "error_description"},
+    }
 
 
 def test_unsupported_response_type_redirects(http, rp):
@@ -80,8 +87,8 @@ def test_pkce_without_method_is_refused_as_plain(http, rp):
 
 
 def test_public_client_must_send_pkce(http, ctx, rp):
-    from tenants.resolution import find_tenant  # noqa: PLC0415
     from identity.db import session_scope  # noqa: PLC0415
+    from tenants.resolution import find_tenant  # noqa: PLC0415
 
     with session_scope(ctx.sessions) as session:
         tenant = find_tenant(session, "acme")
@@ -105,8 +112,16 @@ def test_repeated_parameter_is_refused(http, rp):
 def test_signed_in_user_with_remembered_consent_gets_code_directly(http, rp):
     sign_in(http, "acme", rp.client_id)  # login + consent once
     verifier, challenge = pkce_pair()
-    response = http.get(authorize_url("acme", rp.client_id, scope="openid profile", state="again",
-                                      code_challenge=challenge, code_challenge_method="S256"))
+    response = http.get(
+        authorize_url(
+            "acme",
+            rp.client_id,
+            scope="openid profile",
+            state="again",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    )
     assert response.status_code == 302
     query = query_of(response.headers["location"])
     assert query["state"] == "again" and "code" in query
@@ -115,16 +130,26 @@ def test_signed_in_user_with_remembered_consent_gets_code_directly(http, rp):
 def test_prompt_login_forces_a_new_sign_in(http, rp):
     sign_in(http, "acme", rp.client_id)
     _, challenge = pkce_pair()
-    response = http.get(authorize_url("acme", rp.client_id, prompt="login", code_challenge=challenge,
-                                      code_challenge_method="S256"))
+    response = http.get(
+        authorize_url("acme", rp.client_id, prompt="login", code_challenge=challenge, code_challenge_method="S256")
+    )
     assert "/t/acme/login?flow=" in response.headers["location"]
 
 
 def test_prompt_none_with_session_but_new_scope_is_consent_required(http, rp):
     sign_in(http, "acme", rp.client_id, scope="openid")
     _, challenge = pkce_pair()
-    response = http.get(authorize_url("acme", rp.client_id, prompt="none", scope="openid email", state="s",
-                                      code_challenge=challenge, code_challenge_method="S256"))
+    response = http.get(
+        authorize_url(
+            "acme",
+            rp.client_id,
+            prompt="none",
+            scope="openid email",
+            state="s",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    )
     assert query_of(response.headers["location"])["error"] == "consent_required"
 
 

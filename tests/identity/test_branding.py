@@ -40,17 +40,20 @@ def test_contrast_ratio_matches_known_values():
     assert contrast_ratio("#4f46e5", "#4f46e5") == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize(("brand", "ink"), [
-    ("#4f46e5", LIGHT_INK),  # the default indigo
-    ("#000000", LIGHT_INK),
-    ("#1d4ed8", LIGHT_INK),
-    ("#b91c1c", LIGHT_INK),
-    ("#ffffff", DARK_INK),
-    ("#fde047", DARK_INK),  # yellow
-    ("#22c55e", DARK_INK),  # bright green
-    ("#0ea5e9", DARK_INK),  # sky blue
-    ("#808080", DARK_INK),
-])
+@pytest.mark.parametrize(
+    ("brand", "ink"),
+    [
+        ("#4f46e5", LIGHT_INK),  # the default indigo
+        ("#000000", LIGHT_INK),
+        ("#1d4ed8", LIGHT_INK),
+        ("#b91c1c", LIGHT_INK),
+        ("#ffffff", DARK_INK),
+        ("#fde047", DARK_INK),  # yellow
+        ("#22c55e", DARK_INK),  # bright green
+        ("#0ea5e9", DARK_INK),  # sky blue
+        ("#808080", DARK_INK),
+    ],
+)
 def test_ink_is_whichever_contrasts_more(brand, ink):
     assert ink_for(brand) == ink
     other = DARK_INK if ink == LIGHT_INK else LIGHT_INK
@@ -67,8 +70,14 @@ def test_bad_colours_are_refused_or_replaced():
 
 def test_only_https_logos_are_used():
     assert safe_logo_url("https://cdn.example.com/l.png") == "https://cdn.example.com/l.png"
-    for bad in ("", "http://cdn.example.com/l.png", "javascript:alert(1)", "data:image/png;base64,AA",
-                "https://x.test/a b.png", "https://" + "a" * 500):
+    for bad in (
+        "",
+        "http://cdn.example.com/l.png",
+        "javascript:alert(1)",
+        "data:image/png;base64,AA",
+        "https://x.test/a b.png",
+        "https://" + "a" * 500,
+    ):
         assert safe_logo_url(bad) == ""
 
 
@@ -113,8 +122,11 @@ def start_login(http, ctx, **tenant_settings):
     make_user(ctx, tenant)
     rp = make_client(ctx, tenant, scopes=["openid", "profile"])
     _, challenge = pkce_pair()
-    location = http.get(authorize_url("acme", rp.client_id, scope="openid profile", code_challenge=challenge,
-                                      code_challenge_method="S256")).headers["location"]
+    location = http.get(
+        authorize_url(
+            "acme", rp.client_id, scope="openid profile", code_challenge=challenge, code_challenge_method="S256"
+        )
+    ).headers["location"]
     return http.get(location), rp
 
 
@@ -136,8 +148,15 @@ def test_logo_replaces_the_letter_tile_on_login_and_consent(http, ctx):
     page, _ = start_login(http, ctx, logo_url="https://cdn.acme.test/logo.svg")
     assert '<img class="brand-logo" src="https://cdn.acme.test/logo.svg" alt="Acme Corp" height="36"' in page.text
     assert 'class="brand-mark"' not in page.text
-    done = http.post("/t/acme/login", data={"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
-                                            "email": "alice@example.com", "password": "correct horse battery"})
+    done = http.post(
+        "/t/acme/login",
+        data={
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "flow": hidden(page.text, "flow"),
+            "email": "alice@example.com",
+            "password": "correct horse battery",
+        },
+    )
     consent = http.get(done.headers["location"])
     assert consent.status_code == 200 and "wants to access your account" in consent.text
     assert '<img class="brand-logo" src="https://cdn.acme.test/logo.svg" alt="Acme Corp"' in consent.text

@@ -53,8 +53,14 @@ def test_jwks_publishes_current_and_next_keys_with_kid(http, ctx):
     assert not any("d" in k or "p" in k for k in keys)
 
 
-@pytest.mark.parametrize("path", ["/t/nope/.well-known/openid-configuration", "/t/nope/.well-known/jwks.json",
-                                  "/t/NOT_A_SLUG/.well-known/openid-configuration"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/t/nope/.well-known/openid-configuration",
+        "/t/nope/.well-known/jwks.json",
+        "/t/NOT_A_SLUG/.well-known/openid-configuration",
+    ],
+)
 def test_unknown_tenant_is_404(http, ctx, path):
     response = http.get(path)
     assert response.status_code == 404

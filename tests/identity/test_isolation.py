@@ -27,21 +27,30 @@ def test_client_of_a_is_unknown_at_b(http, ctx):
     _, _, rp_a, _ = two_tenants(ctx)
     page = http.get(authorize_url("tenant-b", rp_a.client_id))
     assert page.status_code == 400 and "location" not in page.headers
-    token = http.post("/t/tenant-b/token", data={"grant_type": "client_credentials"},
-                      auth=(rp_a.client_id, rp_a.client_secret))
+    token = http.post(
+        "/t/tenant-b/token", data={"grant_type": "client_credentials"}, auth=(rp_a.client_id, rp_a.client_secret)
+    )
     assert token.status_code == 401 and token.json()["error"] == "invalid_client"
 
 
 def test_user_of_a_cannot_sign_in_at_b(http, ctx):
     _, _, _, rp_b = two_tenants(ctx)
     _, challenge = pkce_pair()
-    response = http.get(authorize_url("tenant-b", rp_b.client_id, code_challenge=challenge, code_challenge_method="S256"))
+    response = http.get(
+        authorize_url("tenant-b", rp_b.client_id, code_challenge=challenge, code_challenge_method="S256")
+    )
     login = http.get(response.headers["location"])
     from tests.flow import hidden  # noqa: PLC0415
 
-    attempt = http.post("/t/tenant-b/login", data={"csrf_token": hidden(login.text, "csrf_token"),
-                                                    "flow": hidden(login.text, "flow"),
-                                                    "email": "alice@example.com", "password": PASSWORD})
+    attempt = http.post(
+        "/t/tenant-b/login",
+        data={
+            "csrf_token": hidden(login.text, "csrf_token"),
+            "flow": hidden(login.text, "flow"),
+            "email": "alice@example.com",
+            "password": PASSWORD,
+        },
+    )
     assert attempt.status_code == 401 and "incorrect" in attempt.text
 
 
@@ -56,16 +65,24 @@ def test_code_refresh_and_access_token_of_a_are_refused_at_b(http, ctx):
     info = http.get("/t/tenant-b/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 401 and info.json()["error"] == "invalid_token"
     # Same client id at B (a client of B with A's id cannot exist, ids are random): refresh at B is refused.
-    refresh = http.post("/t/tenant-b/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-                        auth=(rp_a.client_id, rp_a.client_secret))
+    refresh = http.post(
+        "/t/tenant-b/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(rp_a.client_id, rp_a.client_secret),
+    )
     assert refresh.status_code == 401
     # And A's tokens still work at A.
-    assert http.get("/t/tenant-a/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code == 200
+    assert (
+        http.get("/t/tenant-a/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code
+        == 200
+    )
 
 
 def test_session_cookie_of_a_is_not_a_session_at_b(http, ctx):
     _, _, rp_a, rp_b = two_tenants(ctx)
     sign_in(http, "tenant-a", rp_a.client_id)
     _, challenge = pkce_pair()
-    response = http.get(authorize_url("tenant-b", rp_b.client_id, code_challenge=challenge, code_challenge_method="S256"))
+    response = http.get(
+        authorize_url("tenant-b", rp_b.client_id, code_challenge=challenge, code_challenge_method="S256")
+    )
     assert "/t/tenant-b/login?" in response.headers["location"]

@@ -8,12 +8,14 @@ from identity.db import session_scope
 from identity.keys import rotate
 from identity.models.key import SigningKey
 from tenants.resolution import find_tenant
-from tests.factories import make_scope, make_tenant
 from tests.factories import make_client as make_app
+from tests.factories import make_scope, make_tenant
 
 
 def cc_token(http, m2m):
-    response = http.post("/t/acme/token", data={"grant_type": "client_credentials"}, auth=(m2m.client_id, m2m.client_secret))
+    response = http.post(
+        "/t/acme/token", data={"grant_type": "client_credentials"}, auth=(m2m.client_id, m2m.client_secret)
+    )
     assert response.status_code == 200
     return response.json()["access_token"]
 
@@ -46,7 +48,10 @@ def test_rotation_publishes_next_key_first_and_keeps_the_old_one(http, ctx):
     assert new_rs256 in kids_before, "the key that now signs was already published before rotation"
 
     after = cc_token(http, m2m)
-    assert jwt.decode(after, KeySet.import_key_set(http.get("/t/acme/.well-known/jwks.json").json())).header["kid"] == new_rs256
+    assert (
+        jwt.decode(after, KeySet.import_key_set(http.get("/t/acme/.well-known/jwks.json").json())).header["kid"]
+        == new_rs256
+    )
     kids_after = published(http)
     assert old_kid in kids_after, "the retired key stays published while its tokens may be alive"
     assert len(kids_after - kids_before) == 2  # a fresh next key per algorithm

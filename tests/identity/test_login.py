@@ -15,14 +15,20 @@ def login_page(http, ctx):
     make_user(ctx, tenant)
     rp = make_client(ctx, tenant)
     _, challenge = pkce_pair()
-    location = http.get(authorize_url("acme", rp.client_id, code_challenge=challenge,
-                                      code_challenge_method="S256")).headers["location"]
+    location = http.get(
+        authorize_url("acme", rp.client_id, code_challenge=challenge, code_challenge_method="S256")
+    ).headers["location"]
     return http.get(location)
 
 
 def post_login(http, page, email="alice@example.com", password="wrong password", **override):
-    data = {"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
-            "email": email, "password": password, **override}
+    data = {
+        "csrf_token": hidden(page.text, "csrf_token"),
+        "flow": hidden(page.text, "flow"),
+        "email": email,
+        "password": password,
+        **override,
+    }
     return http.post("/t/acme/login", data=data)
 
 

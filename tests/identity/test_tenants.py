@@ -22,7 +22,9 @@ def test_suspended_tenant_refuses_every_endpoint(http, ctx):
     for path in ("/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/jwks.json"):
         response = http.get(path)
         assert response.status_code == 403 and response.json()["error"] == "tenant_suspended"
-    token = http.post("/t/acme/token", data={"grant_type": "client_credentials"}, auth=(app.client_id, app.client_secret))
+    token = http.post(
+        "/t/acme/token", data={"grant_type": "client_credentials"}, auth=(app.client_id, app.client_secret)
+    )
     assert token.status_code == 403 and token.json()["error"] == "tenant_suspended"
     info = http.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 403

@@ -8,7 +8,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.factories import REDIRECT_URI, make_client, make_scope, make_tenant, make_user
-from tests.flow import exchange, pkce_pair, sign_in
+from tests.flow import exchange, sign_in
 
 ISSUER = "http://127.0.0.1:8000/t/acme"
 
@@ -71,8 +71,11 @@ def test_code_is_single_use_and_replay_revokes_issued_tokens(http, rp):
     replay = exchange(http, "acme", rp.client_id, rp.client_secret, result["code"], result["_verifier"])
     assert replay["status"] == 400 and replay["error"] == "invalid_grant"
     # What the code issued is revoked: the refresh token and the access token stop working.
-    refresh = post_token(http, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-                         (rp.client_id, rp.client_secret))
+    refresh = post_token(
+        http,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        (rp.client_id, rp.client_secret),
+    )
     assert refresh.json()["error"] == "invalid_grant"
     info = http.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 401
@@ -103,9 +106,16 @@ def test_code_redeemed_by_another_client(http, ctx, tenant, rp):
 def test_redirect_uri_must_match_the_authorization_request(http, ctx, tenant):
     rp2 = make_client(ctx, tenant, redirect_uris=[REDIRECT_URI, "https://app.example.com/other"])
     result = sign_in(http, "acme", rp2.client_id)
-    response = post_token(http, {"grant_type": "authorization_code", "code": result["code"],
-                                 "redirect_uri": "https://app.example.com/other", "code_verifier": result["_verifier"]},
-                          (rp2.client_id, rp2.client_secret))
+    response = post_token(
+        http,
+        {
+            "grant_type": "authorization_code",
+            "code": result["code"],
+            "redirect_uri": "https://app.example.com/other",
+            "code_verifier": result["_verifier"],
+        },
+        (rp2.client_id, rp2.client_secret),
+    )
     assert response.json()["error"] == "invalid_grant"
 
 
@@ -118,14 +128,16 @@ def test_wrong_client_secret_is_401_with_www_authenticate(http, rp):
 def test_client_secret_post_is_accepted(http, ctx, tenant):
     make_scope(ctx, tenant, "read:reports", "Read reports")
     m2m = make_client(ctx, tenant, grant_types=["client_credentials"], scopes=["read:reports"], redirect_uris=[])
-    response = post_token(http, {"grant_type": "client_credentials", "client_id": m2m.client_id,
-                                 "client_secret": m2m.client_secret})
+    response = post_token(
+        http, {"grant_type": "client_credentials", "client_id": m2m.client_id, "client_secret": m2m.client_secret}
+    )
     assert response.status_code == 200 and response.json()["scope"] == "read:reports"
 
 
 def test_unsupported_grant_type(http, rp):
-    response = post_token(http, {"grant_type": "password", "username": "a", "password": "b"},
-                          (rp.client_id, rp.client_secret))
+    response = post_token(
+        http, {"grant_type": "password", "username": "a", "password": "b"}, (rp.client_id, rp.client_secret)
+    )
     assert response.status_code == 400 and response.json()["error"] == "unsupported_grant_type"
 
 
@@ -140,7 +152,10 @@ def test_client_credentials_only_allowed_scopes(http, ctx, tenant):
     assert claims["sub"] == m2m.client_id and claims["scope"] == "read:reports" and "refresh_token" not in ok.json()
     wider = post_token(http, {"grant_type": "client_credentials", "scope": "read:reports write:reports"}, auth)
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
-    assert post_token(http, {"grant_type": "client_credentials", "scope": "openid"}, auth).json()["error"] == "invalid_scope"
+    assert (
+        post_token(http, {"grant_type": "client_credentials", "scope": "openid"}, auth).json()["error"]
+        == "invalid_scope"
+    )
 
 
 def test_client_not_allowed_the_grant_type(http, ctx, tenant):
@@ -151,8 +166,11 @@ def test_client_not_allowed_the_grant_type(http, ctx, tenant):
 
 def test_malformed_token_requests_are_spec_shaped(http, rp):
     assert http.post("/t/acme/token", json={"grant_type": "client_credentials"}).json()["error"] == "invalid_request"
-    repeated = http.post("/t/acme/token", content="grant_type=client_credentials&grant_type=client_credentials",
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    repeated = http.post(
+        "/t/acme/token",
+        content="grant_type=client_credentials&grant_type=client_credentials",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert repeated.status_code == 400 and repeated.json()["error"] == "invalid_request"
     assert post_token(http, {"x": "y"}, (rp.client_id, rp.client_secret)).json()["error"] == "unsupported_grant_type"
     missing_code = post_token(http, {"grant_type": "authorization_code"}, (rp.client_id, rp.client_secret))
@@ -160,8 +178,9 @@ def test_malformed_token_requests_are_spec_shaped(http, rp):
 
 
 def refresh(http, rp, token, **extra):
-    return post_token(http, {"grant_type": "refresh_token", "refresh_token": token, **extra},
-                      (rp.client_id, rp.client_secret))
+    return post_token(
+        http, {"grant_type": "refresh_token", "refresh_token": token, **extra}, (rp.client_id, rp.client_secret)
+    )
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family(http, rp):

@@ -92,7 +92,8 @@ def test_client_credentials_token_has_no_userinfo(http, ctx):
     tenant = make_tenant(ctx)
     make_scope(ctx, tenant, "read:reports", "Read reports")
     m2m = make_client(ctx, tenant, grant_types=["client_credentials"], scopes=["read:reports"], redirect_uris=[])
-    token = http.post("/t/acme/token", data={"grant_type": "client_credentials"},
-                      auth=(m2m.client_id, m2m.client_secret)).json()["access_token"]
+    token = http.post(
+        "/t/acme/token", data={"grant_type": "client_credentials"}, auth=(m2m.client_id, m2m.client_secret)
+    ).json()["access_token"]
     response = http.get("/t/acme/userinfo", headers=bearer(token))
     assert response.status_code == 403 and response.json()["error"] == "insufficient_scope"

@@ -39,6 +39,7 @@ USER_SCOPE = "openid profile email offline_access"
 
 # -- fixtures: the browser, a fresh profile per test, the provider's published metadata ------------
 
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
@@ -85,9 +86,8 @@ def provider(live_server) -> Provider:  # type: ignore[no-untyped-def]
 
 # -- helpers ---------------------------------------------------------------------------------------
 
-def sign_in_in_browser(
-    context: BrowserContext, authorization_url: str, email: str = "alice@example.com"
-) -> str:
+
+def sign_in_in_browser(context: BrowserContext, authorization_url: str, email: str = "alice@example.com") -> str:
     """Open the app, click its "Sign in" link (to the authorization URL), sign in on the hosted page, allow on
     the consent page if it is shown; returns the URL the browser was sent back to (the redirect URI).
 
@@ -160,6 +160,7 @@ def decoded_access_token(provider: Provider, access_token: str) -> jwt.Token:
 
 # -- tests -----------------------------------------------------------------------------------------
 
+
 def test_confidential_client_code_flow_userinfo_refresh_and_reuse_detection(live_server, provider, context):
     ctx = live_server.ctx
     tenant = provider.tenant
@@ -196,7 +197,10 @@ def test_confidential_client_code_flow_userinfo_refresh_and_reuse_detection(live
         assert {"access_token", "id_token", "refresh_token", "expires_in"} <= set(token)
 
         id_token = validated_id_token(
-            provider, token["id_token"], client_id=app.client_id, nonce=nonce,
+            provider,
+            token["id_token"],
+            client_id=app.client_id,
+            nonce=nonce,
             access_token=token["access_token"],
         )
         assert id_token["sub"] == user.id
@@ -272,7 +276,10 @@ def test_public_client_with_pkce_and_no_client_authentication(live_server, provi
             meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
         )
         validated_id_token(
-            provider, token["id_token"], client_id=app.client_id, nonce=nonce,
+            provider,
+            token["id_token"],
+            client_id=app.client_id,
+            nonce=nonce,
             access_token=token["access_token"],
         )
         info = client.get(meta["userinfo_endpoint"])
@@ -295,9 +302,7 @@ def test_client_credentials_access_token_claims(live_server, provider):
     ctx = live_server.ctx
     tenant = provider.tenant
     make_scope(ctx, tenant, "read:reports", "Read reports")
-    service = make_client(
-        ctx, tenant, name="Reports job", grant_types=["client_credentials"], scopes=["read:reports"]
-    )
+    service = make_client(ctx, tenant, name="Reports job", grant_types=["client_credentials"], scopes=["read:reports"])
 
     with OAuth2Client(service.client_id, service.client_secret) as client:
         token = client.fetch_token(
@@ -315,4 +320,3 @@ def test_client_credentials_access_token_claims(live_server, provider):
     assert access.claims["sub"] == service.client_id
     assert access.claims["scope"] == "read:reports"
     assert access.claims["exp"] > access.claims["iat"]
-

@@ -46,8 +46,12 @@ def setup(live_server):
 def test_concurrent_code_redemption_exactly_one_wins(setup):
     live, rp, browser = setup
     result = sign_in(browser, "acme", rp.client_id)
-    data = {"grant_type": "authorization_code", "code": result["code"], "redirect_uri": REDIRECT_URI,
-            "code_verifier": result["_verifier"]}
+    data = {
+        "grant_type": "authorization_code",
+        "code": result["code"],
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": result["_verifier"],
+    }
     statuses = race(live.url, data, (rp.client_id, rp.client_secret))
     assert sorted(statuses) == [200] + [400] * (N - 1)
 
@@ -55,9 +59,16 @@ def test_concurrent_code_redemption_exactly_one_wins(setup):
 def test_concurrent_refresh_exactly_one_wins(setup):
     live, rp, browser = setup
     result = sign_in(browser, "acme", rp.client_id)
-    tokens = browser.post("/t/acme/token", data={"grant_type": "authorization_code", "code": result["code"],
-                                                 "redirect_uri": REDIRECT_URI, "code_verifier": result["_verifier"]},
-                          auth=(rp.client_id, rp.client_secret)).json()
+    tokens = browser.post(
+        "/t/acme/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": result["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": result["_verifier"],
+        },
+        auth=(rp.client_id, rp.client_secret),
+    ).json()
     data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     statuses = race(live.url, data, (rp.client_id, rp.client_secret))
     assert sorted(statuses) == [200] + [400] * (N - 1)

@@ -31,8 +31,16 @@ def test_signup_refusals_create_nothing(http, ctx):
     page = http.get("/signup")
     from tests.tenants.portal_helpers import csrf  # noqa: PLC0415
 
-    weak = http.post("/signup", data={"csrf_token": csrf(page.text), "org_name": "Weak", "slug": "weak-co",
-                                      "email": "a@weak.test", "password": "short"})
+    weak = http.post(
+        "/signup",
+        data={
+            "csrf_token": csrf(page.text),
+            "org_name": "Weak",
+            "slug": "weak-co",
+            "email": "a@weak.test",
+            "password": "short",
+        },
+    )
     assert weak.status_code == 400 and "at least 8" in weak.text
     with session_scope(ctx.sessions) as session:
         assert [t.slug for t in session.exec(select(Tenant)).all()] == ["globex"]
@@ -40,13 +48,18 @@ def test_signup_refusals_create_nothing(http, ctx):
 
 def test_slug_availability_check(http, ctx):
     sign_up(http)
-    assert http.get("/signup/check-slug?slug=globex").json() == {"slug": "globex", "available": False,
-                                                                  "reason": "This name is taken."}
+    assert http.get("/signup/check-slug?slug=globex").json() == {
+        "slug": "globex",
+        "available": False,
+        "reason": "This name is taken.",
+    }
     assert http.get("/signup/check-slug?slug=initech").json()["available"] is True
 
 
 def test_signup_without_csrf_is_refused(http, ctx):
-    response = http.post("/signup", data={"org_name": "X", "slug": "xco", "email": "a@x.test", "password": "long password"})
+    response = http.post(
+        "/signup", data={"org_name": "X", "slug": "xco", "email": "a@x.test", "password": "long password"}
+    )
     assert response.status_code == 400 and "expired" in response.text
 
 
@@ -58,8 +71,8 @@ def test_registered_app_completes_a_code_flow(http, ctx):
     # The secret is not shown again.
     again = http.get(f"/t/globex/portal/apps/{client_id}")
     assert secret not in again.text
-    from tests.factories import make_user  # noqa: PLC0415
     from tenants.resolution import find_tenant  # noqa: PLC0415
+    from tests.factories import make_user  # noqa: PLC0415
 
     with session_scope(ctx.sessions) as session:
         tenant = find_tenant(session, "globex")
@@ -81,7 +94,9 @@ def test_portal_requires_sign_in_through_the_tenants_own_login(http, ctx):
 
 
 def cc_status(http, slug, client_id, secret):
-    return http.post(f"/t/{slug}/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)).status_code
+    return http.post(
+        f"/t/{slug}/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    ).status_code
 
 
 def m2m_app(http, slug="globex"):
@@ -93,7 +108,9 @@ def test_secret_rotation_with_and_without_grace(http, ctx):
     client_id, old_secret, _ = m2m_app(http)
     assert cc_status(http, "globex", client_id, old_secret) == 200
     token = portal_form(http, f"/t/globex/portal/apps/{client_id}")
-    rotated = http.post(f"/t/globex/portal/apps/{client_id}/rotate-secret", data={"csrf_token": token, "grace_seconds": "3600"})
+    rotated = http.post(
+        f"/t/globex/portal/apps/{client_id}/rotate-secret", data={"csrf_token": token, "grace_seconds": "3600"}
+    )
     assert rotated.status_code == 200 and "New client secret" in rotated.text
     import re  # noqa: PLC0415
 
@@ -140,8 +157,11 @@ def test_delete_revokes_tokens_after_typed_confirmation(http, ctx):
     done = http.post(f"/t/globex/portal/apps/{client_id}/delete", data={"csrf_token": token, "confirm_name": "Shop"})
     assert done.status_code == 303
     assert http.get(f"/t/globex/portal/apps/{client_id}").status_code == 404
-    refresh = http.post("/t/globex/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-                        auth=(client_id, secret))
+    refresh = http.post(
+        "/t/globex/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(client_id, secret),
+    )
     assert refresh.status_code == 401  # the client itself is gone
     info = http.get("/t/globex/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 401
@@ -159,8 +179,10 @@ def test_redirect_uri_refusals_are_shown_per_field(http, ctx):
         "/relative": "absolute",
     }
     for uri, reason in cases.items():
-        response = http.post("/t/globex/portal/apps/new", data={"csrf_token": token, "app_type": "web", "name": "Shop",
-                                                               "redirect_uris": uri, "scopes": ["openid"]})
+        response = http.post(
+            "/t/globex/portal/apps/new",
+            data={"csrf_token": token, "app_type": "web", "name": "Shop", "redirect_uris": uri, "scopes": ["openid"]},
+        )
         assert response.status_code == 400 and reason in response.text, (uri, response.text[-2000:])
         assert 'aria-describedby="redirect-help redirect_uris-errors"' in response.text
     with session_scope(ctx.sessions) as session:
@@ -176,10 +198,16 @@ def test_another_tenants_app_id_is_404_and_untouched(http, ctx):
     sign_up(http)
     token = portal_form(http, "/t/globex/portal/apps/new")
     assert http.get(f"/t/globex/portal/apps/{victim_id}").status_code == 404
-    assert http.post(f"/t/globex/portal/apps/{victim_id}", data={"csrf_token": token, "name": "pwned"}).status_code == 404
+    assert (
+        http.post(f"/t/globex/portal/apps/{victim_id}", data={"csrf_token": token, "name": "pwned"}).status_code == 404
+    )
     assert http.post(f"/t/globex/portal/apps/{victim_id}/rotate-secret", data={"csrf_token": token}).status_code == 404
-    assert http.post(f"/t/globex/portal/apps/{victim_id}/delete",
-                     data={"csrf_token": token, "confirm_name": "Shop"}).status_code == 404
+    assert (
+        http.post(
+            f"/t/globex/portal/apps/{victim_id}/delete", data={"csrf_token": token, "confirm_name": "Shop"}
+        ).status_code
+        == 404
+    )
     # Globex's owner is not a member of Initech: its portal is closed to them.
     assert http.get("/t/initech/portal").status_code == 303  # no Initech session: sent to Initech's sign-in
     from identity.models.client import Client  # noqa: PLC0415
@@ -192,10 +220,17 @@ def test_csrf_missing_or_wrong_changes_nothing(http, ctx):
     sign_up(http)
     client_id, _, _ = create_app(http, "globex")
     for token in ("", "0" * 64):
-        response = http.post(f"/t/globex/portal/apps/{client_id}", data={"csrf_token": token, "name": "Renamed",
-                                                                          "redirect_uris": "https://shop.example.com/cb"})
+        response = http.post(
+            f"/t/globex/portal/apps/{client_id}",
+            data={"csrf_token": token, "name": "Renamed", "redirect_uris": "https://shop.example.com/cb"},
+        )
         assert response.status_code == 403
-        assert http.post("/t/globex/portal/apps/new", data={"csrf_token": token, "name": "X", "app_type": "m2m"}).status_code == 403
+        assert (
+            http.post(
+                "/t/globex/portal/apps/new", data={"csrf_token": token, "name": "X", "app_type": "m2m"}
+            ).status_code
+            == 403
+        )
     from identity.models.client import Client  # noqa: PLC0415
 
     with session_scope(ctx.sessions) as session:
@@ -215,8 +250,15 @@ def test_signed_in_user_without_portal_role_gets_403(http, ctx):
 
     login = http.get("/t/globex/portal/login")
     page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post("/t/globex/login", data={"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
-                                              "email": "enduser@example.com", "password": "correct horse battery"})
+    done = http.post(
+        "/t/globex/login",
+        data={
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "flow": hidden(page.text, "flow"),
+            "email": "enduser@example.com",
+            "password": "correct horse battery",
+        },
+    )
     callback = http.get(done.headers["location"].removeprefix("http://127.0.0.1:8000"))
     assert callback.status_code == 303
     response = http.get("/t/globex/portal")
@@ -239,8 +281,15 @@ def test_developer_role_can_manage_apps(http, ctx):
 
     login = http.get("/t/globex/portal/login?next=/t/globex/portal/apps/new")
     page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post("/t/globex/login", data={"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
-                                              "email": "dev@globex.test", "password": "correct horse battery"})
+    done = http.post(
+        "/t/globex/login",
+        data={
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "flow": hidden(page.text, "flow"),
+            "email": "dev@globex.test",
+            "password": "correct horse battery",
+        },
+    )
     callback = http.get(done.headers["location"].removeprefix("http://127.0.0.1:8000"))
     assert callback.headers["location"] == "/t/globex/portal/apps/new"  # back where they were going
     client_id, secret, _ = create_app(http, "globex", name="Dev app")

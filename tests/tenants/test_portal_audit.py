@@ -19,8 +19,17 @@ def seed(ctx, slug: str, count: int, *, action: str = "client.updated", start_ag
     stamp = now() - start_age
     with session_scope(ctx.sessions) as session:
         for i in range(count):
-            session.add(AuditEvent(tenant_id=tenant.id, actor="cli", action=action, target=f"app-{i}",
-                                   ip="203.0.113.7", details={"n": i}, created_at=stamp - i))
+            session.add(
+                AuditEvent(
+                    tenant_id=tenant.id,
+                    actor="cli",
+                    action=action,
+                    target=f"app-{i}",
+                    ip="203.0.113.7",
+                    details={"n": i},
+                    created_at=stamp - i,
+                )
+            )
 
 
 def targets(html: str) -> list[str]:
@@ -64,8 +73,13 @@ def test_fifty_a_page_newest_first(http, ctx):
     assert targets(third.text)[-1] == "globex" and 'rel="next"' not in third.text
     assert 'href="/t/globex/portal/audit?page=2" rel="prev"' in third.text
     # Bad or out-of-range page numbers never fail: the first or the last page.
-    for query, shown in (("page=abc", "Events 1–50"), ("page=0", "Events 1–50"), ("page=-3", "Events 1–50"),
-                         ("page=99", "Events 101–121"), ("page=" + "9" * 30, "Events 1–50")):
+    for query, shown in (
+        ("page=abc", "Events 1–50"),
+        ("page=0", "Events 1–50"),
+        ("page=-3", "Events 1–50"),
+        ("page=99", "Events 101–121"),
+        ("page=" + "9" * 30, "Events 1–50"),
+    ):
         response = http.get(f"/t/globex/portal/audit?{query}")
         assert response.status_code == 200 and shown in response.text, query
 
@@ -89,7 +103,9 @@ def test_a_bad_filter_is_explained_on_its_field(http, ctx):
     for bad in ("%", "client%", "Client.", "<script>", "x" * 81):
         response = http.get("/t/globex/portal/audit", params={"action": bad})
         assert response.status_code == 400
-        assert re.search(r'<ul class="field-errors" id="action-errors">\s*<li>Use the start of an action name', response.text)
+        assert re.search(
+            r'<ul class="field-errors" id="action-errors">\s*<li>Use the start of an action name', response.text
+        )
         assert 'aria-describedby="action-help action-errors" aria-invalid="true"' in response.text
         assert "<script>" not in response.text
 
@@ -148,8 +164,15 @@ def test_details_are_shown_as_readable_lines(http, ctx):
     sign_up(http)
     tenant = tenant_row(ctx)
     with session_scope(ctx.sessions) as session:
-        audit.record(session, tenant.id, audit.CLI, "tenant.settings_updated", "globex",
-                     changed={"primary_color": "#fde047", "signup_open": True}, note="<b>hi</b>")
+        audit.record(
+            session,
+            tenant.id,
+            audit.CLI,
+            "tenant.settings_updated",
+            "globex",
+            changed={"primary_color": "#fde047", "signup_open": True},
+            note="<b>hi</b>",
+        )
     html = http.get("/t/globex/portal/audit").text
     assert '<span class="muted">changed primary_color:</span> #fde047' in html
     assert '<span class="muted">changed signup_open:</span> true' in html

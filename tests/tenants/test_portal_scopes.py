@@ -61,15 +61,32 @@ def test_custom_scope_reaches_discovery_and_the_consent_page(http, ctx):
     make_user(ctx, tenant_row(ctx), email="alice@example.com")
     http.cookies.clear()
     _, challenge = pkce_pair()
-    start = http.get(authorize_url("globex", client_id, scope="openid orders:read", redirect_uri=SHOP,
-                                   code_challenge=challenge, code_challenge_method="S256"))
+    start = http.get(
+        authorize_url(
+            "globex",
+            client_id,
+            scope="openid orders:read",
+            redirect_uri=SHOP,
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    )
     login = http.get(start.headers["location"])
-    done = http.post("/t/globex/login", data={"csrf_token": hidden(login.text, "csrf_token"), "flow": hidden(login.text, "flow"),
-                                              "email": "alice@example.com", "password": "correct horse battery"})
+    done = http.post(
+        "/t/globex/login",
+        data={
+            "csrf_token": hidden(login.text, "csrf_token"),
+            "flow": hidden(login.text, "flow"),
+            "email": "alice@example.com",
+            "password": "correct horse battery",
+        },
+    )
     consent = http.get(done.headers["location"])
     assert consent.status_code == 200
-    assert re.search(r'value="orders:read" checked\s*>\s*<label[^>]*>\s*<span class="scope-text">Read your orders</span>',
-                     consent.text)
+    assert re.search(
+        r'value="orders:read" checked\s*>\s*<label[^>]*>\s*<span class="scope-text">Read your orders</span>',
+        consent.text,
+    )
 
 
 def test_an_edited_description_is_what_the_consent_page_shows(http, ctx):
@@ -77,8 +94,10 @@ def test_an_edited_description_is_what_the_consent_page_shows(http, ctx):
     add_scope(http, "orders:read", "Read your orders")
     before = audit_events(ctx)
     token = portal_form(http, "/t/globex/portal/scopes")
-    response = http.post("/t/globex/portal/scopes/update",
-                         data={"csrf_token": token, "name": "orders:read", "description": "See your order history"})
+    response = http.post(
+        "/t/globex/portal/scopes/update",
+        data={"csrf_token": token, "name": "orders:read", "description": "See your order history"},
+    )
     assert response.status_code == 303 and response.headers["location"].endswith("notice=saved")
     assert scopes_of(ctx) == {"orders:read": "See your order history"}
     [event] = new_events(ctx, before)
@@ -113,10 +132,15 @@ def test_refused_names_and_descriptions_are_shown_per_field(http, ctx):
     assert scopes_of(ctx) == {"orders:read": "Read your orders"}
     assert new_events(ctx, before) == []
     # A refused description edit keeps the old one, shows why on that scope's field, and records nothing.
-    response = http.post("/t/globex/portal/scopes/update", data={"csrf_token": token, "name": "orders:read", "description": " "})
+    response = http.post(
+        "/t/globex/portal/scopes/update", data={"csrf_token": token, "name": "orders:read", "description": " "}
+    )
     assert response.status_code == 400
-    assert re.search(r'id="scope-1-description"[^>]*aria-invalid="true" aria-describedby="scope-1-description-errors"',
-                     response.text, re.S)
+    assert re.search(
+        r'id="scope-1-description"[^>]*aria-invalid="true" aria-describedby="scope-1-description-errors"',
+        response.text,
+        re.S,
+    )
     assert 'id="scope-1-description-errors"><li>describe what the scope allows' in response.text
     assert scopes_of(ctx) == {"orders:read": "Read your orders"} and new_events(ctx, before) == []
 
@@ -168,7 +192,10 @@ def test_developer_may_manage_scopes(http, ctx):
     before = audit_events(ctx)
     assert add_scope(http, "orders:read", "Read your orders").status_code == 303
     token = portal_form(http, "/t/globex/portal/scopes")
-    assert http.post("/t/globex/portal/scopes/delete", data={"csrf_token": token, "name": "orders:read"}).status_code == 303
+    assert (
+        http.post("/t/globex/portal/scopes/delete", data={"csrf_token": token, "name": "orders:read"}).status_code
+        == 303
+    )
     events = new_events(ctx, before)
     assert sorted(e.action for e in events) == ["scope.created", "scope.deleted"]
     assert {e.actor for e in events} == {f"user:{dev.id} dev@globex.test"}
@@ -180,10 +207,17 @@ def test_csrf_missing_or_wrong_is_403_and_changes_nothing(http, ctx):
     before = audit_events(ctx)
     for token in ("", "0" * 64):
         assert add_scope(http, "orders:write", "Change your orders", token=token).status_code == 403
-        assert http.post("/t/globex/portal/scopes/update",
-                         data={"csrf_token": token, "name": "orders:read", "description": "pwned"}).status_code == 403
-        assert http.post("/t/globex/portal/scopes/delete",
-                         data={"csrf_token": token, "name": "orders:read"}).status_code == 403
+        assert (
+            http.post(
+                "/t/globex/portal/scopes/update",
+                data={"csrf_token": token, "name": "orders:read", "description": "pwned"},
+            ).status_code
+            == 403
+        )
+        assert (
+            http.post("/t/globex/portal/scopes/delete", data={"csrf_token": token, "name": "orders:read"}).status_code
+            == 403
+        )
     assert http.post("/t/globex/portal/scopes/delete", data={"name": "orders:read"}).status_code == 403
     assert scopes_of(ctx) == {"orders:read": "Read your orders"} and new_events(ctx, before) == []
 
@@ -198,17 +232,33 @@ def test_another_tenants_scopes_cannot_be_touched(http, ctx):
     before_initech = audit_events(ctx, "initech")
     token = portal_form(http, "/t/globex/portal/scopes")
     # Initech's names, through Globex's portal: not Globex's, so not found.
-    assert http.post("/t/globex/portal/scopes/update",
-                     data={"csrf_token": token, "name": "tps:read", "description": "pwned"}).status_code == 404
-    assert http.post("/t/globex/portal/scopes/delete", data={"csrf_token": token, "name": "tps:read"}).status_code == 404
+    assert (
+        http.post(
+            "/t/globex/portal/scopes/update", data={"csrf_token": token, "name": "tps:read", "description": "pwned"}
+        ).status_code
+        == 404
+    )
+    assert (
+        http.post("/t/globex/portal/scopes/delete", data={"csrf_token": token, "name": "tps:read"}).status_code == 404
+    )
     # A name both tenants use: Globex's changes touch only Globex's row.
-    assert http.post("/t/globex/portal/scopes/update",
-                     data={"csrf_token": token, "name": "orders:read", "description": "Globex orders"}).status_code == 303
-    assert http.post("/t/globex/portal/scopes/delete", data={"csrf_token": token, "name": "orders:read"}).status_code == 303
+    assert (
+        http.post(
+            "/t/globex/portal/scopes/update",
+            data={"csrf_token": token, "name": "orders:read", "description": "Globex orders"},
+        ).status_code
+        == 303
+    )
+    assert (
+        http.post("/t/globex/portal/scopes/delete", data={"csrf_token": token, "name": "orders:read"}).status_code
+        == 303
+    )
     # Initech's own URLs: Globex's owner has no session there.
-    for path, data in (("/t/initech/portal/scopes", {"name": "x:y", "description": "x"}),
-                       ("/t/initech/portal/scopes/update", {"name": "tps:read", "description": "pwned"}),
-                       ("/t/initech/portal/scopes/delete", {"name": "tps:read"})):
+    for path, data in (
+        ("/t/initech/portal/scopes", {"name": "x:y", "description": "x"}),
+        ("/t/initech/portal/scopes/update", {"name": "tps:read", "description": "pwned"}),
+        ("/t/initech/portal/scopes/delete", {"name": "tps:read"}),
+    ):
         response = http.post(path, data={"csrf_token": token, **data})
         assert response.status_code == 303 and response.headers["location"].startswith("/t/initech/portal/login")
     assert scopes_of(ctx, "initech") == {"tps:read": "Read your TPS reports", "orders:read": "Initech orders"}

@@ -32,6 +32,7 @@ VALID = {
 
 # -- helpers shared with the other portal tests ----------------------------------------------------------
 
+
 def tenant_row(ctx, slug: str = "globex") -> Tenant:
     with session_scope(ctx.sessions) as session:
         tenant = find_tenant(session, slug)
@@ -69,8 +70,15 @@ def sign_in_member(http, ctx, slug: str, email: str, role: str):
     http.cookies.clear()
     login = http.get(f"/t/{slug}/portal/login")
     page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post(f"/t/{slug}/login", data={"csrf_token": hidden(page.text, "csrf_token"),
-                                               "flow": hidden(page.text, "flow"), "email": email, "password": PASSWORD})
+    done = http.post(
+        f"/t/{slug}/login",
+        data={
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "flow": hidden(page.text, "flow"),
+            "email": email,
+            "password": PASSWORD,
+        },
+    )
     assert done.status_code == 303, done.text
     callback = http.get(done.headers["location"].removeprefix(PUBLIC_URL))
     assert callback.status_code == 303, callback.text
@@ -84,6 +92,7 @@ def save(http, data: dict, slug: str = "globex", token: str | None = None):
 
 # -- tests ------------------------------------------------------------------------------------------------
 
+
 def test_settings_page_shows_current_values_and_accessible_fields(http, ctx):
     sign_up(http)
     page = http.get("/t/globex/portal/settings")
@@ -94,8 +103,18 @@ def test_settings_page_shows_current_values_and_accessible_fields(http, ctx):
     assert 'id="access_token_ttl"' in html and 'value="3600"' in html
     assert 'id="refresh_token_ttl"' in html and 'value="2592000"' in html
     assert 'id="audit_retention_days"' in html and 'value="365"' in html
-    for name in ("name", "logo_url", "primary_color", "primary_color_picker", "access_token_ttl", "id_token_ttl",
-                 "refresh_token_ttl", "audit_retention_days", "signup_open", "refresh_without_offline_access"):
+    for name in (
+        "name",
+        "logo_url",
+        "primary_color",
+        "primary_color_picker",
+        "access_token_ttl",
+        "id_token_ttl",
+        "refresh_token_ttl",
+        "audit_retention_days",
+        "signup_open",
+        "refresh_without_offline_access",
+    ):
         assert f'<label for="{name}"' in html, name
     assert 'aria-current="page">Branding &amp; settings' in html
 
@@ -172,8 +191,9 @@ def test_invalid_values_are_refused_per_field_and_nothing_changes(http, ctx):
     for field, message in expected.items():
         errors = re.search(rf'<ul class="field-errors" id="{field}-errors">(.*?)</ul>', html, re.S)
         assert errors and message in errors.group(1), field
-        assert re.search(rf'id="{field}"[^>]*aria-describedby="{field}-help {field}-errors"[^>]*aria-invalid="true"',
-                         html, re.S), field
+        assert re.search(
+            rf'id="{field}"[^>]*aria-describedby="{field}-help {field}-errors"[^>]*aria-invalid="true"', html, re.S
+        ), field
     assert 'value="1h"' in html and 'value="blue"' in html  # what was typed stays, to be corrected
     assert "Nothing was saved" in html
     tenant = tenant_row(ctx)
@@ -258,8 +278,15 @@ def test_another_tenants_settings_cannot_be_changed(http, ctx):
     http.cookies.clear()
     login = http.get("/t/initech/portal/login")
     page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post("/t/initech/login", data={"csrf_token": hidden(page.text, "csrf_token"), "flow": hidden(page.text, "flow"),
-                                                "email": "owner@globex.test", "password": PASSWORD})
+    done = http.post(
+        "/t/initech/login",
+        data={
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "flow": hidden(page.text, "flow"),
+            "email": "owner@globex.test",
+            "password": PASSWORD,
+        },
+    )
     http.get(done.headers["location"].removeprefix(PUBLIC_URL))
     assert http.post("/t/initech/portal/settings", data={"csrf_token": token, **VALID}).status_code == 403
     initech = tenant_row(ctx, "initech")
@@ -275,8 +302,15 @@ def test_brand_colour_and_logo_reach_the_hosted_pages(http, ctx):
     assert css.status_code == 200 and css.text == ":root{--brand:#fde047;--brand-ink:#111827}"
     http.cookies.clear()
     _, challenge = pkce_pair()
-    start = http.get(authorize_url("globex", client_id, redirect_uri="https://shop.example.com/cb",
-                                   code_challenge=challenge, code_challenge_method="S256"))
+    start = http.get(
+        authorize_url(
+            "globex",
+            client_id,
+            redirect_uri="https://shop.example.com/cb",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    )
     login = http.get(start.headers["location"])
     assert login.status_code == 200
     app_css = login.text.index('href="/static/css/app.css"')

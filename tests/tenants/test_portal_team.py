@@ -15,18 +15,17 @@ from identity.app import create_app
 from identity.db import session_scope
 from identity.models.user import User
 from identity.passwords import verify_password
-from tenants.members import add_member
-from tenants.models import AuditEvent, Invitation, Membership, Tenant
-from tenants.resolution import find_tenant
+from tenants.models import AuditEvent, Invitation, Membership
 from tests.conftest import PUBLIC_URL, make_settings
 from tests.factories import PASSWORD, make_client, make_user
-from tests.flow import hidden, sign_in
-from tests.tenants.portal_helpers import csrf, portal_form, sign_up
+from tests.flow import sign_in
+from tests.tenants.portal_helpers import add_portal_member, csrf, portal_form, portal_sign_in, sign_up, tenant_of
 
 NEW_PASSWORD = "a fresh password"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
 
 def new_browser(app) -> TestClient:  # type: ignore[no-untyped-def]
     return TestClient(app, base_url=PUBLIC_URL, follow_redirects=False)
@@ -40,31 +39,6 @@ def browser(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     client.close()
 
 
-def tenant_of(ctx, slug: str = "globex") -> Tenant:  # type: ignore[no-untyped-def]
-    with session_scope(ctx.sessions) as session:
-        tenant = find_tenant(session, slug)
-    assert tenant is not None
-    return tenant
-
-
-def add_portal_member(ctx, slug: str, email: str, role: str) -> User:  # type: ignore[no-untyped-def]
-    tenant = tenant_of(ctx, slug)
-    user = make_user(ctx, tenant, email=email, name=email.split("@")[0].title())
-    with session_scope(ctx.sessions) as session:
-        add_member(session, tenant.id, user, role)
-    return user
-
-
-def portal_sign_in(http: TestClient, slug: str, email: str, password: str = PASSWORD) -> None:
-    login = http.get(f"/t/{slug}/portal/login")
-    page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post(f"/t/{slug}/login", data={"csrf_token": hidden(page.text, "csrf_token"),
-                                               "flow": hidden(page.text, "flow"), "email": email,
-                                               "password": password})
-    assert done.status_code == 303, done.text
-    assert http.get(done.headers["location"].removeprefix(PUBLIC_URL)).status_code == 303
-
-
 def events(ctx, slug: str = "globex") -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     """The tenant's audit events after its creation."""
     tenant = tenant_of(ctx, slug)
@@ -76,9 +50,11 @@ def events(ctx, slug: str = "globex") -> list[AuditEvent]:  # type: ignore[no-un
 def roles(ctx, slug: str = "globex") -> dict[str, str]:  # type: ignore[no-untyped-def]
     tenant = tenant_of(ctx, slug)
     with session_scope(ctx.sessions) as session:
-        rows = session.exec(select(Membership, User).where(Membership.tenant_id == tenant.id,
-                                                           User.tenant_id == Membership.tenant_id,
-                                                           User.id == Membership.user_id)).all()
+        rows = session.exec(
+            select(Membership, User).where(
+                Membership.tenant_id == tenant.id, User.tenant_id == Membership.tenant_id, User.id == Membership.user_id
+            )
+        ).all()
     return {user.email: membership.role for membership, user in rows}
 
 
@@ -104,6 +80,7 @@ def invitation_link(html: str) -> str:
 
 # -- the team page ---------------------------------------------------------------------------------
 
+
 def test_team_page_lists_members_roles_and_pending_invitations(http, ctx):
     sign_up(http)
     add_portal_member(ctx, "globex", "dev@globex.test", "developer")
@@ -113,7 +90,7 @@ def test_team_page_lists_members_roles_and_pending_invitations(http, ctx):
     assert "No invitations waiting" in page.text and "Invite someone" in page.text
     assert invite(http, "pending@example.com", "admin").status_code == 200
     again = http.get("/t/globex/portal/team")
-    pending = again.text[again.text.index("Pending invitations"):]
+    pending = again.text[again.text.index("Pending invitations") :]
     assert "pending@example.com" in pending and "Admin" in pending
     assert 'id="invitation-link"' not in again.text  # the link is shown only right after inviting
 
@@ -124,13 +101,20 @@ def test_developer_sees_the_team_read_only(http, ctx, browser):
     portal_sign_in(browser, "globex", "dev@globex.test")
     page = browser.get("/t/globex/portal/team")
     assert page.status_code == 200 and "owner@globex.test" in page.text
-    assert "Invite someone" not in page.text and "/role" not in page.text and "admins and owners can change it" in page.text
+    assert (
+        "Invite someone" not in page.text
+        and "/role" not in page.text
+        and "admins and owners can change it" in page.text
+    )
     token = csrf(page.text)
-    refused = browser.post("/t/globex/portal/team/invite", data={"csrf_token": token, "email": "x@example.com",
-                                                                 "role": "developer"})
+    refused = browser.post(
+        "/t/globex/portal/team/invite", data={"csrf_token": token, "email": "x@example.com", "role": "developer"}
+    )
     assert refused.status_code == 403 and "needs the admin role" in refused.text
-    assert browser.post(f"/t/globex/portal/team/{dev.id}/role",
-                        data={"csrf_token": token, "role": "admin"}).status_code == 403
+    assert (
+        browser.post(f"/t/globex/portal/team/{dev.id}/role", data={"csrf_token": token, "role": "admin"}).status_code
+        == 403
+    )
     assert browser.post(f"/t/globex/portal/team/{owner(ctx).id}/remove", data={"csrf_token": token}).status_code == 403
     assert roles(ctx) == {"owner@globex.test": "owner", "dev@globex.test": "developer"} and events(ctx) == []
     with session_scope(ctx.sessions) as session:
@@ -138,6 +122,7 @@ def test_developer_sees_the_team_read_only(http, ctx, browser):
 
 
 # -- inviting and accepting ------------------------------------------------------------------------
+
 
 def test_invitation_link_lets_a_new_user_join_once(http, ctx, app, browser):
     sign_up(http)
@@ -180,8 +165,11 @@ def test_invitation_link_lets_a_new_user_join_once(http, ctx, app, browser):
     new_user = owner(ctx, "new@globex.test")
     assert new_user.name == "New Person" and verify_password(NEW_PASSWORD, new_user.password_hash)
     joined_event = events(ctx)[-1]
-    assert (joined_event.action, joined_event.target, joined_event.actor) == ("member.joined", new_user.id,
-                                                                              actor(new_user))
+    assert (joined_event.action, joined_event.target, joined_event.actor) == (
+        "member.joined",
+        new_user.id,
+        actor(new_user),
+    )
     assert joined_event.details["role"] == "admin" and joined_event.details["new_account"] is True
     assert len(events(ctx)) == 2
 
@@ -190,11 +178,21 @@ def test_invitation_link_lets_a_new_user_join_once(http, ctx, app, browser):
     try:
         used = third.get(link)
         assert used.status_code == 404 and "already been used" in used.text
-        replay = third.post(link, data={"csrf_token": csrf(used.text) if "csrf_token" in used.text else "",
-                                        "name": "Mallory", "password": "mallory password"})
+        replay = third.post(
+            link,
+            data={
+                "csrf_token": csrf(used.text) if "csrf_token" in used.text else "",
+                "name": "Mallory",
+                "password": "mallory password",
+            },
+        )
         assert replay.status_code == 404
-        assert browser.post(link, data={"csrf_token": csrf(page.text), "name": "Again",
-                                        "password": NEW_PASSWORD}).status_code == 404
+        assert (
+            browser.post(
+                link, data={"csrf_token": csrf(page.text), "name": "Again", "password": NEW_PASSWORD}
+            ).status_code
+            == 404
+        )
     finally:
         third.close()
     assert len(events(ctx)) == 2 and owner(ctx, "new@globex.test").name == "New Person"
@@ -223,7 +221,11 @@ def test_existing_user_confirms_with_their_password(http, ctx, browser):
     assert roles(ctx)["bob@example.com"] == "developer"
     event = events(ctx)[-1]
     assert (event.action, event.target, event.actor, event.details["new_account"]) == (
-        "member.joined", bob.id, actor(bob), False)
+        "member.joined",
+        bob.id,
+        actor(bob),
+        False,
+    )
 
 
 def test_existing_user_joins_with_password_and_cannot_rejoin_or_be_reinvited(http, ctx, app, browser):
@@ -247,7 +249,10 @@ def test_existing_user_joins_with_password_and_cannot_rejoin_or_be_reinvited(htt
     again = invite(http, "BOB@example.com", "admin")
     assert again.status_code == 400 and "already on the team" in again.text
     assert roles(ctx)["bob@example.com"] == "developer" and [e.action for e in events(ctx)] == [
-        "member.invited", "member.invited", "member.joined"]
+        "member.invited",
+        "member.invited",
+        "member.joined",
+    ]
 
 
 def test_wrong_passwords_on_an_invitation_are_throttled(http, ctx, browser):
@@ -277,6 +282,7 @@ def test_invitation_page_in_prod_says_mail_is_not_configured(database_url):
 
 # -- roles -----------------------------------------------------------------------------------------
 
+
 def test_admin_cannot_make_anyone_owner_or_touch_owners(http, ctx, browser):
     sign_up(http)
     admin = add_portal_member(ctx, "globex", "admin@globex.test", "admin")
@@ -286,7 +292,9 @@ def test_admin_cannot_make_anyone_owner_or_touch_owners(http, ctx, browser):
     assert 'value="owner"' not in page.text and "Only an owner can change an owner." in page.text
     token = csrf(page.text)
     for response in (
-        browser.post("/t/globex/portal/team/invite", data={"csrf_token": token, "email": "x@example.com", "role": "owner"}),
+        browser.post(
+            "/t/globex/portal/team/invite", data={"csrf_token": token, "email": "x@example.com", "role": "owner"}
+        ),
         browser.post(f"/t/globex/portal/team/{dev.id}/role", data={"csrf_token": token, "role": "owner"}),
         browser.post(f"/t/globex/portal/team/{owner(ctx).id}/role", data={"csrf_token": token, "role": "developer"}),
         browser.post(f"/t/globex/portal/team/{owner(ctx).id}/remove", data={"csrf_token": token}),
@@ -313,7 +321,10 @@ def test_owner_changes_roles_and_removes_members_one_event_each(http, ctx):
     boss = owner(ctx)
     dev = add_portal_member(ctx, "globex", "dev@globex.test", "developer")
     token = portal_form(http, "/t/globex/portal/team")
-    assert http.post(f"/t/globex/portal/team/{dev.id}/role", data={"csrf_token": token, "role": "owner"}).status_code == 303
+    assert (
+        http.post(f"/t/globex/portal/team/{dev.id}/role", data={"csrf_token": token, "role": "owner"}).status_code
+        == 303
+    )
     assert roles(ctx)["dev@globex.test"] == "owner"
     unchanged = http.post(f"/t/globex/portal/team/{dev.id}/role", data={"csrf_token": token, "role": "owner"})
     assert unchanged.status_code == 303 and len(events(ctx)) == 1
@@ -332,20 +343,27 @@ def test_last_owner_cannot_be_demoted_or_removed(http, ctx):
     boss = owner(ctx)
     token = portal_form(http, "/t/globex/portal/team")
     demote = http.post(f"/t/globex/portal/team/{boss.id}/role", data={"csrf_token": token, "role": "admin"})
-    assert demote.status_code == 400 and "the last owner cannot be demoted" in demote.text and 'role="alert"' in demote.text
+    assert (
+        demote.status_code == 400
+        and "the last owner cannot be demoted" in demote.text
+        and 'role="alert"' in demote.text
+    )
     remove = http.post(f"/t/globex/portal/team/{boss.id}/remove", data={"csrf_token": token})
     assert remove.status_code == 400 and "the last owner cannot be removed" in remove.text
     assert roles(ctx) == {"owner@globex.test": "owner"} and events(ctx) == []
     # With a second owner, the first may step down.
     second = add_portal_member(ctx, "globex", "second@globex.test", "owner")
-    assert http.post(f"/t/globex/portal/team/{boss.id}/role",
-                     data={"csrf_token": token, "role": "admin"}).status_code == 303
+    assert (
+        http.post(f"/t/globex/portal/team/{boss.id}/role", data={"csrf_token": token, "role": "admin"}).status_code
+        == 303
+    )
     assert roles(ctx) == {"owner@globex.test": "admin", "second@globex.test": "owner"}
     assert [e.action for e in events(ctx)] == ["member.role_changed"]
     del second
 
 
 # -- tampering -------------------------------------------------------------------------------------
+
 
 def test_another_tenants_ids_and_invitations_are_404(http, ctx):
     sign_up(http, slug="initech", name="Initech", email="owner@initech.test")
@@ -355,13 +373,17 @@ def test_another_tenants_ids_and_invitations_are_404(http, ctx):
     sign_up(http)
     token = portal_form(http, "/t/globex/portal/team")
     for user_id in (victim.id, initech_owner.id, "no-such-user"):
-        assert http.post(f"/t/globex/portal/team/{user_id}/role",
-                         data={"csrf_token": token, "role": "owner"}).status_code == 404
+        assert (
+            http.post(f"/t/globex/portal/team/{user_id}/role", data={"csrf_token": token, "role": "owner"}).status_code
+            == 404
+        )
         assert http.post(f"/t/globex/portal/team/{user_id}/remove", data={"csrf_token": token}).status_code == 404
     # A user of Globex who is not on the team is not a member either.
     end_user = make_user(ctx, tenant_of(ctx), email="enduser@globex.test")
-    assert http.post(f"/t/globex/portal/team/{end_user.id}/role",
-                     data={"csrf_token": token, "role": "admin"}).status_code == 404
+    assert (
+        http.post(f"/t/globex/portal/team/{end_user.id}/role", data={"csrf_token": token, "role": "admin"}).status_code
+        == 404
+    )
     # Initech's invitation token means nothing under Globex.
     globex_path = initech_link.replace("/t/initech/", "/t/globex/")
     page = http.get(globex_path)
@@ -377,9 +399,11 @@ def test_team_csrf_missing_or_wrong_changes_nothing(http, ctx):
     sign_up(http)
     dev = add_portal_member(ctx, "globex", "dev@globex.test", "developer")
     for token in ("", "0" * 64):
-        for path, data in (("/t/globex/portal/team/invite", {"email": "x@example.com", "role": "developer"}),
-                           (f"/t/globex/portal/team/{dev.id}/role", {"role": "admin"}),
-                           (f"/t/globex/portal/team/{dev.id}/remove", {})):
+        for path, data in (
+            ("/t/globex/portal/team/invite", {"email": "x@example.com", "role": "developer"}),
+            (f"/t/globex/portal/team/{dev.id}/role", {"role": "admin"}),
+            (f"/t/globex/portal/team/{dev.id}/remove", {}),
+        ):
             response = http.post(path, data={"csrf_token": token, **data})
             assert response.status_code == 403 and "form expired" in response.text, path
     assert roles(ctx) == {"owner@globex.test": "owner", "dev@globex.test": "developer"} and events(ctx) == []

@@ -15,18 +15,17 @@ from identity.models.interaction import BrowserSession
 from identity.models.user import User
 from identity.passwords import verify_password
 from identity.users import list_users
-from tenants.members import add_member
-from tenants.models import AuditEvent, Membership, Tenant
-from tenants.resolution import find_tenant
+from tenants.models import AuditEvent, Membership
 from tests.conftest import PUBLIC_URL
 from tests.factories import PASSWORD, make_client, make_user
 from tests.flow import authorize_url, exchange, hidden, pkce_pair, sign_in
-from tests.tenants.portal_helpers import csrf, portal_form, sign_up
+from tests.tenants.portal_helpers import add_portal_member, csrf, portal_form, portal_sign_in, sign_up, tenant_of
 
 BAD_CREDENTIALS = "The email or password is incorrect."
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def browser(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
@@ -36,38 +35,15 @@ def browser(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     client.close()
 
 
-def tenant_of(ctx, slug: str) -> Tenant:  # type: ignore[no-untyped-def]
-    with session_scope(ctx.sessions) as session:
-        tenant = find_tenant(session, slug)
-    assert tenant is not None
-    return tenant
-
-
-def add_portal_member(ctx, slug: str, email: str, role: str) -> User:  # type: ignore[no-untyped-def]
-    tenant = tenant_of(ctx, slug)
-    user = make_user(ctx, tenant, email=email, name=email.split("@")[0].title())
-    with session_scope(ctx.sessions) as session:
-        add_member(session, tenant.id, user, role)
-    return user
-
-
-def portal_sign_in(http: TestClient, slug: str, email: str, password: str = PASSWORD) -> None:
-    """Sign in to the portal through the tenant's hosted login, as a fresh browser would."""
-    login = http.get(f"/t/{slug}/portal/login")
-    page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post(f"/t/{slug}/login", data={"csrf_token": hidden(page.text, "csrf_token"),
-                                               "flow": hidden(page.text, "flow"), "email": email,
-                                               "password": password})
-    assert done.status_code == 303, done.text
-    callback = http.get(done.headers["location"].removeprefix(PUBLIC_URL))
-    assert callback.status_code == 303
-
-
 def events(ctx, slug: str, action: str = "") -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     tenant = tenant_of(ctx, slug)
     with session_scope(ctx.sessions) as session:
         rows = session.exec(select(AuditEvent).where(AuditEvent.tenant_id == tenant.id)).all()
-    return [e for e in rows if e.action.startswith(action)] if action else [e for e in rows if e.action != "tenant.created"]
+    return (
+        [e for e in rows if e.action.startswith(action)]
+        if action
+        else [e for e in rows if e.action != "tenant.created"]
+    )
 
 
 def stored_user(ctx, user_id: str) -> User | None:  # type: ignore[no-untyped-def]
@@ -84,21 +60,38 @@ def owner_actor(ctx, slug: str = "globex", email: str = "owner@globex.test") -> 
 def login_attempt(client: TestClient, slug: str, client_id: str, email: str, password: str):  # type: ignore[no-untyped-def]
     """authorize -> the hosted login page -> submit; returns the login POST's response."""
     _verifier, challenge = pkce_pair()
-    start = client.get(authorize_url(slug, client_id, scope="openid offline_access", state="s", nonce="n",
-                                     code_challenge=challenge, code_challenge_method="S256"))
+    start = client.get(
+        authorize_url(
+            slug,
+            client_id,
+            scope="openid offline_access",
+            state="s",
+            nonce="n",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+    )
     assert start.status_code == 302 and "/login?" in start.headers["location"], start.headers.get("location")
     page = client.get(start.headers["location"])
-    return client.post(f"/t/{slug}/login", data={"csrf_token": hidden(page.text, "csrf_token"),
-                                                 "flow": hidden(page.text, "flow"), "email": email,
-                                                 "password": password})
+    return client.post(
+        f"/t/{slug}/login",
+        data={
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "flow": hidden(page.text, "flow"),
+            "email": email,
+            "password": password,
+        },
+    )
 
 
 def refresh(client: TestClient, slug: str, client_id: str, secret: str | None, token: str):  # type: ignore[no-untyped-def]
-    return client.post(f"/t/{slug}/token", data={"grant_type": "refresh_token", "refresh_token": token},
-                       auth=(client_id, secret or ""))
+    return client.post(
+        f"/t/{slug}/token", data={"grant_type": "refresh_token", "refresh_token": token}, auth=(client_id, secret or "")
+    )
 
 
 # -- listing and searching -------------------------------------------------------------------------
+
 
 def test_admin_lists_and_searches_users(http, ctx):
     sign_up(http)
@@ -145,22 +138,29 @@ def test_pagination_of_the_service_and_its_links(http, ctx):
 
 # -- creating ---------------------------------------------------------------------------------------
 
+
 def test_create_user_shows_field_errors_then_creates_with_one_audit_event(http, ctx):
     sign_up(http)
     token = portal_form(http, "/t/globex/portal/users/new")
-    bad = http.post("/t/globex/portal/users/new", data={"csrf_token": token, "email": "not-an-email", "name": "Zed",
-                                                        "password": "short"})
+    bad = http.post(
+        "/t/globex/portal/users/new",
+        data={"csrf_token": token, "email": "not-an-email", "name": "Zed", "password": "short"},
+    )
     assert bad.status_code == 400
     assert "not a valid email address" in bad.text and "at least 8 characters" in bad.text
     assert 'aria-describedby="email-errors"' in bad.text and "password-errors" in bad.text
     assert 'value="Zed"' in bad.text and "short" not in bad.text  # the name is kept, the password never echoed
-    taken = http.post("/t/globex/portal/users/new", data={"csrf_token": token, "email": "OWNER@globex.test",
-                                                          "password": "long enough pw"})
+    taken = http.post(
+        "/t/globex/portal/users/new",
+        data={"csrf_token": token, "email": "OWNER@globex.test", "password": "long enough pw"},
+    )
     assert taken.status_code == 400 and "already exists" in taken.text
     assert events(ctx, "globex") == []
 
-    created = http.post("/t/globex/portal/users/new", data={"csrf_token": token, "email": "dana@example.com",
-                                                            "name": "Dana Scully", "password": " spaced password "})
+    created = http.post(
+        "/t/globex/portal/users/new",
+        data={"csrf_token": token, "email": "dana@example.com", "name": "Dana Scully", "password": " spaced password "},
+    )
     assert created.status_code == 303
     detail = http.get(created.headers["location"])
     assert detail.status_code == 200 and "User created" in detail.text and "Dana Scully" in detail.text
@@ -174,6 +174,7 @@ def test_create_user_shows_field_errors_then_creates_with_one_audit_event(http, 
 
 
 # -- disabling and enabling ------------------------------------------------------------------------
+
 
 def test_disabled_user_cannot_sign_in_and_loses_tokens_until_enabled(http, ctx, browser):
     sign_up(http)
@@ -199,8 +200,10 @@ def test_disabled_user_cannot_sign_in_and_loses_tokens_until_enabled(http, ctx, 
     assert event.details == {"email": "alice@example.com", "sessions_ended": 1, "grants_revoked": 1}
 
     # Their refresh token is refused, and the hosted login page gives the generic error.
-    assert refresh(browser, "globex", rp.client_id, rp.client_secret, tokens["refresh_token"]).json()["error"] \
+    assert (
+        refresh(browser, "globex", rp.client_id, rp.client_secret, tokens["refresh_token"]).json()["error"]
         == "invalid_grant"
+    )
     refused = login_attempt(browser, "globex", rp.client_id, "alice@example.com", PASSWORD)
     assert refused.status_code == 401 and BAD_CREDENTIALS in refused.text
 
@@ -242,8 +245,9 @@ def test_nobody_disables_or_deletes_themselves(http, ctx):
     token = portal_form(http, f"/t/globex/portal/users/{owner_id}")
     refused = http.post(f"/t/globex/portal/users/{owner_id}/disable", data={"csrf_token": token})
     assert refused.status_code == 400 and "cannot disable your own account" in refused.text
-    gone = http.post(f"/t/globex/portal/users/{owner_id}/delete",
-                     data={"csrf_token": token, "confirm_email": "owner@globex.test"})
+    gone = http.post(
+        f"/t/globex/portal/users/{owner_id}/delete", data={"csrf_token": token, "confirm_email": "owner@globex.test"}
+    )
     assert gone.status_code == 400 and "cannot delete your own account" in gone.text
     user = stored_user(ctx, owner_id)
     assert user is not None and not user.disabled and events(ctx, "globex") == []
@@ -251,19 +255,23 @@ def test_nobody_disables_or_deletes_themselves(http, ctx):
 
 # -- resetting a password --------------------------------------------------------------------------
 
+
 def test_reset_password(http, ctx):
     sign_up(http)
     alice = make_user(ctx, tenant_of(ctx, "globex"), email="alice@example.com")
     token = portal_form(http, f"/t/globex/portal/users/{alice.id}")
-    weak = http.post(f"/t/globex/portal/users/{alice.id}/reset-password", data={"csrf_token": token,
-                                                                                 "new_password": "short"})
+    weak = http.post(
+        f"/t/globex/portal/users/{alice.id}/reset-password", data={"csrf_token": token, "new_password": "short"}
+    )
     assert weak.status_code == 400 and "at least 8 characters" in weak.text
     assert 'aria-describedby="new_password-help new_password-errors"' in weak.text
     stored = stored_user(ctx, alice.id)
     assert stored is not None and verify_password(PASSWORD, stored.password_hash) and events(ctx, "globex") == []
 
-    done = http.post(f"/t/globex/portal/users/{alice.id}/reset-password",
-                     data={"csrf_token": token, "new_password": "a brand new secret"})
+    done = http.post(
+        f"/t/globex/portal/users/{alice.id}/reset-password",
+        data={"csrf_token": token, "new_password": "a brand new secret"},
+    )
     assert done.status_code == 303 and "Password changed" in http.get(done.headers["location"]).text
     stored = stored_user(ctx, alice.id)
     assert stored is not None and verify_password("a brand new secret", stored.password_hash)
@@ -275,23 +283,31 @@ def test_reset_password(http, ctx):
 
 # -- deleting ---------------------------------------------------------------------------------------
 
+
 def test_delete_user_after_typed_confirmation(http, ctx, browser):
     sign_up(http)
     tenant = tenant_of(ctx, "globex")
     rp = make_client(ctx, tenant)
     dev = add_portal_member(ctx, "globex", "dev@globex.test", "developer")
     result = sign_in(browser, "globex", rp.client_id, email="dev@globex.test")
-    assert exchange(browser, "globex", rp.client_id, rp.client_secret, result["code"], result["_verifier"])["status"] == 200
+    assert (
+        exchange(browser, "globex", rp.client_id, rp.client_secret, result["code"], result["_verifier"])["status"]
+        == 200
+    )
 
     confirm = http.get(f"/t/globex/portal/users/{dev.id}/delete")
     assert confirm.status_code == 200 and '<label for="confirm_email">' in confirm.text
-    wrong = http.post(f"/t/globex/portal/users/{dev.id}/delete",
-                      data={"csrf_token": csrf(confirm.text), "confirm_email": "someone@else.test"})
+    wrong = http.post(
+        f"/t/globex/portal/users/{dev.id}/delete",
+        data={"csrf_token": csrf(confirm.text), "confirm_email": "someone@else.test"},
+    )
     assert wrong.status_code == 400 and "exactly" in wrong.text and 'aria-describedby="confirm-error"' in wrong.text
     assert stored_user(ctx, dev.id) is not None and events(ctx, "globex") == []
 
-    done = http.post(f"/t/globex/portal/users/{dev.id}/delete",
-                     data={"csrf_token": csrf(confirm.text), "confirm_email": "DEV@globex.test"})
+    done = http.post(
+        f"/t/globex/portal/users/{dev.id}/delete",
+        data={"csrf_token": csrf(confirm.text), "confirm_email": "DEV@globex.test"},
+    )
     assert done.status_code == 303 and done.headers["location"] == "/t/globex/portal/users?deleted=1"
     listing = http.get(done.headers["location"])
     assert "The user was deleted" in listing.text and "dev@globex.test" not in listing.text
@@ -308,6 +324,7 @@ def test_delete_user_after_typed_confirmation(http, ctx, browser):
 
 # -- who may do what --------------------------------------------------------------------------------
 
+
 def test_developer_gets_403_on_users(http, ctx):
     sign_up(http)
     alice = make_user(ctx, tenant_of(ctx, "globex"), email="alice@example.com")
@@ -316,18 +333,37 @@ def test_developer_gets_403_on_users(http, ctx):
     portal_sign_in(http, "globex", "dev@globex.test")
     apps = http.get("/t/globex/portal")
     assert apps.status_code == 200
-    for path in ("/t/globex/portal/users", "/t/globex/portal/users/new", f"/t/globex/portal/users/{alice.id}",
-                 f"/t/globex/portal/users/{alice.id}/delete"):
+    for path in (
+        "/t/globex/portal/users",
+        "/t/globex/portal/users/new",
+        f"/t/globex/portal/users/{alice.id}",
+        f"/t/globex/portal/users/{alice.id}/delete",
+    ):
         response = http.get(path)
         assert response.status_code == 403 and "needs the admin role" in response.text, path
     token = csrf(apps.text)
-    assert http.post("/t/globex/portal/users/new", data={"csrf_token": token, "email": "x@example.com",
-                                                         "password": "long enough pw"}).status_code == 403
+    assert (
+        http.post(
+            "/t/globex/portal/users/new",
+            data={"csrf_token": token, "email": "x@example.com", "password": "long enough pw"},
+        ).status_code
+        == 403
+    )
     assert http.post(f"/t/globex/portal/users/{alice.id}/disable", data={"csrf_token": token}).status_code == 403
-    assert http.post(f"/t/globex/portal/users/{alice.id}/reset-password",
-                     data={"csrf_token": token, "new_password": "taken over!"}).status_code == 403
-    assert http.post(f"/t/globex/portal/users/{alice.id}/delete",
-                     data={"csrf_token": token, "confirm_email": "alice@example.com"}).status_code == 403
+    assert (
+        http.post(
+            f"/t/globex/portal/users/{alice.id}/reset-password",
+            data={"csrf_token": token, "new_password": "taken over!"},
+        ).status_code
+        == 403
+    )
+    assert (
+        http.post(
+            f"/t/globex/portal/users/{alice.id}/delete",
+            data={"csrf_token": token, "confirm_email": "alice@example.com"},
+        ).status_code
+        == 403
+    )
     stored = stored_user(ctx, alice.id)
     assert stored is not None and not stored.disabled and verify_password(PASSWORD, stored.password_hash)
     with session_scope(ctx.sessions) as session:
@@ -343,9 +379,11 @@ def test_admin_manages_users_but_not_owners(http, ctx, browser):
     portal_sign_in(browser, "globex", "admin@globex.test")
     token = portal_form(browser, f"/t/globex/portal/users/{alice.id}")
     assert browser.post(f"/t/globex/portal/users/{alice.id}/disable", data={"csrf_token": token}).status_code == 303
-    for path, data in ((f"/portal/users/{owner_id}/disable", {}),
-                       (f"/portal/users/{owner_id}/reset-password", {"new_password": "taken over!"}),
-                       (f"/portal/users/{owner_id}/delete", {"confirm_email": "owner@globex.test"})):
+    for path, data in (
+        (f"/portal/users/{owner_id}/disable", {}),
+        (f"/portal/users/{owner_id}/reset-password", {"new_password": "taken over!"}),
+        (f"/portal/users/{owner_id}/delete", {"confirm_email": "owner@globex.test"}),
+    ):
         response = browser.post("/t/globex" + path, data={"csrf_token": token, **data})
         assert response.status_code == 403 and "only an owner" in response.text, path
     assert browser.get(f"/t/globex/portal/users/{owner_id}/delete").status_code == 403
@@ -362,8 +400,12 @@ def test_another_tenants_user_id_is_404_and_untouched(http, ctx):
     token = portal_form(http, "/t/globex/portal/users")
     for path in (f"/portal/users/{victim.id}", f"/portal/users/{victim.id}/delete", "/portal/users/no-such-user"):
         assert http.get("/t/globex" + path).status_code == 404, path
-    for action, data in (("disable", {}), ("enable", {}), ("reset-password", {"new_password": "pwned password"}),
-                         ("delete", {"confirm_email": "victim@initech.test"})):
+    for action, data in (
+        ("disable", {}),
+        ("enable", {}),
+        ("reset-password", {"new_password": "pwned password"}),
+        ("delete", {"confirm_email": "victim@initech.test"}),
+    ):
         response = http.post(f"/t/globex/portal/users/{victim.id}/{action}", data={"csrf_token": token, **data})
         assert response.status_code == 404 and "nothing here" in response.text, action
     stored = stored_user(ctx, victim.id)
@@ -375,10 +417,12 @@ def test_users_csrf_missing_or_wrong_changes_nothing(http, ctx):
     sign_up(http)
     alice = make_user(ctx, tenant_of(ctx, "globex"), email="alice@example.com")
     for token in ("", "0" * 64):
-        posts = (("/t/globex/portal/users/new", {"email": "new@example.com", "password": "long enough pw"}),
-                 (f"/t/globex/portal/users/{alice.id}/disable", {}),
-                 (f"/t/globex/portal/users/{alice.id}/reset-password", {"new_password": "long enough pw"}),
-                 (f"/t/globex/portal/users/{alice.id}/delete", {"confirm_email": "alice@example.com"}))
+        posts = (
+            ("/t/globex/portal/users/new", {"email": "new@example.com", "password": "long enough pw"}),
+            (f"/t/globex/portal/users/{alice.id}/disable", {}),
+            (f"/t/globex/portal/users/{alice.id}/reset-password", {"new_password": "long enough pw"}),
+            (f"/t/globex/portal/users/{alice.id}/delete", {"confirm_email": "alice@example.com"}),
+        )
         for path, data in posts:
             response = http.post(path, data={"csrf_token": token, **data})
             assert response.status_code == 403 and "form expired" in response.text, path
@@ -392,8 +436,12 @@ def test_users_csrf_missing_or_wrong_changes_nothing(http, ctx):
 def test_user_pages_are_accessible_forms(http, ctx):
     sign_up(http)
     alice = make_user(ctx, tenant_of(ctx, "globex"), email="alice@example.com")
-    for path in ("/t/globex/portal/users/new", f"/t/globex/portal/users/{alice.id}",
-                 f"/t/globex/portal/users/{alice.id}/delete", "/t/globex/portal/users"):
+    for path in (
+        "/t/globex/portal/users/new",
+        f"/t/globex/portal/users/{alice.id}",
+        f"/t/globex/portal/users/{alice.id}/delete",
+        "/t/globex/portal/users",
+    ):
         html = http.get(path).text
         assert 'name="viewport"' in html
         for input_id in re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', html):
