@@ -10,4 +10,5 @@ if [[ ! -x /usr/bin/chromium && $(id -u) == 0 ]] && command -v apt-get >/dev/nul
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
 cd "$ROOT"
-exec "${IDENTITY_VENV:-$ROOT/.venv}/bin/python" -m pytest "$@"
+# Two workers (the machines here have 2 cores); each gets its own SQLite files or PostgreSQL database.
+exec "${IDENTITY_VENV:-$ROOT/.venv}/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

@@ -41,16 +41,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(no_browser)
 
 
+def worker_pg_url() -> str:
+    """With pytest-xdist, each worker gets its own database (``test_gw0``, …) next to the given one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return PG_URL
+    base, _, name = PG_URL.rpartition("/")
+    database = f"{name}_{worker}"
+    engine = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database}).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
+    engine.dispose()
+    return f"{base}/{database}"
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     """SQLite: one migrated file, copied per test. PostgreSQL: migrate once, truncate per test."""
     if PG_URL:
-        engine = make_engine(PG_URL)
+        url = worker_pg_url()
+        engine = make_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         engine.dispose()
-        upgrade(PG_URL)
-        return PG_URL
+        upgrade(url)
+        return url
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade(f"sqlite:///{path}")
     return str(path)
@@ -59,12 +76,12 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
     if PG_URL:
-        engine = make_engine(PG_URL)
+        engine = make_engine(migrated_template)
         tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} CASCADE"))
         engine.dispose()
-        yield PG_URL
+        yield migrated_template
         return
     target = tmp_path / "identity.db"
     shutil.copy(migrated_template, target)
