@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from identity.clock import now
@@ -125,16 +126,27 @@ def find_invitation(session: Session, tenant_id: str, token: str) -> Invitation 
 def accept_invitation(
     session: Session, tenant_id: str, invitation: Invitation, *, password: str | None, name: str = ""
 ) -> User:
-    """The invited email joins the team; a new user sets a password, an existing one keeps theirs."""
+    """The invited email joins the team; a new user sets a password, an existing one keeps theirs.
+
+    The invitation is claimed with one conditional UPDATE first, so of two concurrent acceptances
+    exactly one joins; the other gets ``MemberError``."""
+    claimed = session.exec(
+        update(Invitation)
+        .where(
+            col(Invitation.tenant_id) == tenant_id,
+            col(Invitation.id) == invitation.id,
+            col(Invitation.accepted_at).is_(None),
+        )
+        .values(accepted_at=now())
+    )
+    if claimed.rowcount != 1:
+        raise MemberError("this invitation was already used")
     user = find_user_by_email(session, tenant_id, invitation.email)
     if user is None:
         if not password:
             raise UserError("choose a password")
         user = create_user(session, tenant_id, email=invitation.email, password=password, name=name)
     add_member(session, tenant_id, user, invitation.role)
-    invitation.accepted_at = now()
-    session.add(invitation)
-    session.flush()
     return user
 
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from identity import browser as browser_cookies
-from identity.clock import now
 from identity.crypto import random_token
 from identity.interaction import throttle
 from identity.models.user import User
@@ -326,20 +324,6 @@ async def invitation_page(request: Request) -> Response:
     return await in_transaction(request, work)
 
 
-def _claim(session: Session, invitation: Invitation) -> bool:
-    """Mark the invitation used with one conditional UPDATE, so two concurrent acceptances cannot both win."""
-    claimed = session.exec(
-        update(Invitation)
-        .where(
-            col(Invitation.tenant_id) == invitation.tenant_id,
-            col(Invitation.id) == invitation.id,
-            col(Invitation.accepted_at).is_(None),
-        )
-        .values(accepted_at=now())
-    )
-    return bool(claimed.rowcount == 1)
-
-
 async def invitation_accept(request: Request) -> Response:
     slug, token = request.path_params["tenant"], request.path_params["token"]
     ctx = app_context(request)
@@ -410,13 +394,13 @@ async def invitation_accept(request: Request) -> Response:
                 throttle.record_failure(session, ctx.settings, tenant.id, _throttle_keys(invitation))
                 return shown(tenant, 401, _view(invitation, user, False, errors={"password": [BAD_PASSWORD]}))
             throttle.record_success(session, tenant.id, _throttle_keys(invitation))
-        if not _claim(session, invitation):
-            return shown(tenant, 404, GONE)
         new_account = user is None
         try:
             joined = accept_invitation(
                 session, tenant.id, invitation, password=password if new_account else None, name=name
             )
+        except MemberError:  # another acceptance of this link won
+            return shown(tenant, 404, GONE)
         except UserError as error:  # rolled back below: the invitation stays usable
             return shown(tenant, 400, {**GONE, "message": str(error)})
         audit.record(
