@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from identity.crypto import KeyEncryptor, SecretHasher
 from identity.db import make_engine, make_sessionmaker
+from identity.directory import Directory
 from identity.keys import KeyCache
 from identity.settings import Settings
 
@@ -25,15 +26,18 @@ class AppContext:
     hasher: SecretHasher
     encryptor: KeyEncryptor
     keys: KeyCache
+    directory: Directory
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
         engine = engine or make_engine(settings.database_url)
         encryptor = KeyEncryptor(settings.secret_key)
+        sessions = make_sessionmaker(engine)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(engine),
+            sessions=sessions,
+            directory=Directory(sessions, settings.cache_seconds),
             hasher=SecretHasher(settings.secret_key),
             encryptor=encryptor,
             keys=KeyCache(encryptor),

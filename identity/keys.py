@@ -127,6 +127,10 @@ class KeyCache:
         self._max_entries = max_entries
         self.loads = 0  # how many times key material was read and parsed (the CI guard counts these)
 
+    def cached(self, tenant: Tenant) -> KeyRing | None:
+        """The ring if already parsed (no database access)."""
+        return self._rings.get((tenant.id, tenant.keys_version))
+
     def get(self, session: Session, tenant: Tenant) -> KeyRing:
         cache_key = (tenant.id, tenant.keys_version)
         ring = self._rings.get(cache_key)

@@ -33,6 +33,8 @@ class Settings:
     login_throttle_window_seconds: int = 900
     # How many argon2 verifications may run at once per process (the rest queue).
     password_hash_concurrency: int = 2
+    # How long tenants and clients stay cached in each process (seconds; 0 disables the cache).
+    cache_seconds: float = 2.0
     log_json: bool = False
 
     @property
@@ -60,6 +62,7 @@ class Settings:
             login_max_failures_per_ip=int(get("LOGIN_MAX_FAILURES_PER_IP", "30")),
             login_throttle_window_seconds=int(get("LOGIN_THROTTLE_WINDOW_SECONDS", "900")),
             password_hash_concurrency=int(get("PASSWORD_HASH_CONCURRENCY", "2")),
+            cache_seconds=float(get("CACHE_SECONDS", "2")),
             log_json=_bool(get("LOG_JSON", "true" if env == "prod" else "false")),
         )
         settings.validate()

@@ -89,6 +89,9 @@ def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
 
 
 def make_settings(database_url: str, public_url: str = PUBLIC_URL, **overrides: object) -> Settings:
+    # No in-process cache by default: tests change rows and look at once (tests/identity/test_cache.py
+    # covers the cache itself).
+    overrides.setdefault("cache_seconds", 0)
     return Settings(
         database_url=database_url, public_url=public_url, secret_key="test-secret-key-" + "x" * 32, **overrides
     )  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,7 +15,6 @@ from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.scopes import CLAIMS_SUPPORTED, known_scopes
 from identity.web import app_context, in_transaction
 from tenants.models import Tenant
-from tenants.resolution import resolve_tenant
 
 CACHEABLE = "public, max-age=300"
 
@@ -51,23 +51,30 @@ def cached_json(request: Request, body: bytes, cache_control: str = CACHEABLE) -
     return Response(body, media_type="application/json", headers=headers)
 
 
-async def openid_configuration(request: Request) -> Response:
+async def current_tenant(request: Request) -> Tenant:
+    """The tenant of the URL, from memory when fresh (no thread hop, no database), else loaded."""
+    directory = app_context(request).directory
     slug = request.path_params["tenant"]
+    return directory.cached_tenant(slug) or await run_in_threadpool(directory.tenant, slug)
+
+
+async def openid_configuration(request: Request) -> Response:
     ctx = app_context(request)
+    tenant = await current_tenant(request)
+    body = ctx.directory.derived(tenant, "discovery")
+    if body is None:
 
-    def work(session: Session) -> bytes:
-        tenant = resolve_tenant(session, slug)
-        doc = metadata(ctx.settings.issuer(slug), tenant, list(known_scopes(session, tenant.id)))
-        return json.dumps(doc, separators=(",", ":")).encode()
+        def render(session: Session) -> bytes:
+            doc = metadata(ctx.settings.issuer(tenant.slug), tenant, list(known_scopes(session, tenant.id)))
+            return json.dumps(doc, separators=(",", ":")).encode()
 
-    return cached_json(request, await in_transaction(request, work))
+        body = await in_transaction(request, render)
+        ctx.directory.keep_derived(tenant, "discovery", body)
+    return cached_json(request, body)
 
 
 async def jwks(request: Request) -> Response:
-    slug = request.path_params["tenant"]
     ctx = app_context(request)
-
-    def work(session: Session) -> bytes:
-        return ctx.keys.get(session, resolve_tenant(session, slug)).jwks_bytes
-
-    return cached_json(request, await in_transaction(request, work))
+    tenant = await current_tenant(request)
+    ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
+    return cached_json(request, ring.jwks_bytes)

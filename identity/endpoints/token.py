@@ -10,7 +10,6 @@ from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.oauth.store import REVOKED_GRANT
 from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri
-from tenants.resolution import resolve_tenant
 
 
 def token_error(error: str, description: str, status: int = 400) -> Response:
@@ -29,7 +28,7 @@ async def token(request: Request) -> Response:
     uri, headers = public_uri(request), dict(request.headers)
 
     def work(session: Session) -> OAuthResponse:
-        tenant = resolve_tenant(session, slug)
+        tenant = ctx.directory.tenant(slug)
         server = AuthorizationServer(ctx, session, tenant)
         result: OAuthResponse = server.create_token_response(PlainOAuth2Request("POST", uri, headers, form=form))
         return result

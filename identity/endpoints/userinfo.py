@@ -13,7 +13,6 @@ from identity.scopes import OPENID, split
 from identity.tokens import InvalidAccessToken, verify_access_token
 from identity.userinfo_claims import user_claims
 from identity.web import app_context, in_transaction, json_response
-from tenants.resolution import resolve_tenant
 
 
 class BearerError(Exception):
@@ -47,7 +46,7 @@ def bearer_token(request: Request, form: dict[str, str]) -> str:
 
 
 def claims_for(session: Session, ctx: Any, slug: str, token: str) -> dict[str, Any]:
-    tenant = resolve_tenant(session, slug)
+    tenant = ctx.directory.tenant(slug)
     ring = ctx.keys.get(session, tenant)
     try:
         claims = verify_access_token(token, ctx.settings.issuer(slug), ring)

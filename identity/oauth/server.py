@@ -14,7 +14,6 @@ from authlib.oauth2 import rfc6749
 from authlib.oauth2.rfc9207 import IssuerParameter
 from sqlmodel import Session
 
-from identity import clients
 from identity.context import AppContext
 from identity.oauth import store
 from identity.oauth.client import OAuthClient
@@ -73,7 +72,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
     # -- Authlib hooks -------------------------------------------------------------------------
     def query_client(self, client_id: str) -> OAuthClient | None:
         if client_id not in self._clients:
-            row = clients.find_client(self.session, self.tenant.id, client_id)
+            row = self.ctx.directory.client(self.session, self.tenant.id, client_id)
             self._clients[client_id] = OAuthClient(row, self.ctx.hasher, self.issuer) if row else None
         return self._clients[client_id]
 

@@ -1,0 +1,78 @@
+"""The hot path's in-process cache, and the regression guard for its cost: exact counts of database
+statements and key loads per request (counted, not timed, so a noisy machine cannot make it flake)."""
+
+import time
+
+import pytest
+from sqlalchemy import event
+from starlette.testclient import TestClient
+
+from identity.app import create_app
+from identity.db import session_scope
+from tenants.models import SUSPENDED, Tenant
+from tests.conftest import PUBLIC_URL, make_settings
+from tests.factories import make_client, make_scope, make_tenant
+
+
+class StatementCounter:
+    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args: object) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def cached_app(database_url):  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(database_url, cache_seconds=60))
+    with TestClient(app, base_url=PUBLIC_URL, follow_redirects=False) as http:
+        yield app, http
+    app.state.ctx.engine.dispose()
+
+
+def test_warm_discovery_jwks_and_client_credentials_touch_no_database(cached_app):
+    app, http = cached_app
+    ctx = app.state.ctx
+    tenant = make_tenant(ctx)
+    make_scope(ctx, tenant, "api:read", "Read")
+    m2m = make_client(ctx, tenant, grant_types=["client_credentials"], scopes=["api:read"], redirect_uris=[])
+    auth = (m2m.client_id, m2m.client_secret)
+    # Warm up: the first requests load the tenant, the scopes, the key ring and the client.
+    assert http.get("/t/acme/.well-known/openid-configuration").status_code == 200
+    assert http.get("/t/acme/.well-known/jwks.json").status_code == 200
+    assert http.post("/t/acme/token", data={"grant_type": "client_credentials"}, auth=auth).status_code == 200
+    statements, key_loads, directory_loads = StatementCounter(ctx.engine), ctx.keys.loads, ctx.directory.loads
+    for _ in range(5):
+        assert http.get("/t/acme/.well-known/openid-configuration").status_code == 200
+        assert http.get("/t/acme/.well-known/jwks.json").status_code == 200
+        assert http.post("/t/acme/token", data={"grant_type": "client_credentials"}, auth=auth).status_code == 200
+    assert statements.count == 0
+    assert ctx.keys.loads == key_loads
+    assert ctx.directory.loads == directory_loads
+
+
+def test_cached_entries_expire(database_url):
+    app = create_app(make_settings(database_url, cache_seconds=0.5))
+    ctx = app.state.ctx
+    with TestClient(app, base_url=PUBLIC_URL, follow_redirects=False) as http:
+        tenant = make_tenant(ctx)
+        assert http.get("/t/acme/.well-known/jwks.json").status_code == 200
+        with session_scope(ctx.sessions) as session:
+            row = session.get(Tenant, tenant.id)
+            row.status = SUSPENDED
+            session.add(row)
+        # Within the cache lifetime a replica may still serve the old state; after it, never.
+        time.sleep(0.6)
+        response = http.get("/t/acme/.well-known/jwks.json")
+        assert response.status_code == 403 and response.json()["error"] == "tenant_suspended"
+    ctx.engine.dispose()
+
+
+def test_unknown_tenants_are_cached_too(cached_app):
+    app, http = cached_app
+    ctx = app.state.ctx
+    assert http.get("/t/nobody/.well-known/jwks.json").status_code == 404
+    loads = ctx.directory.loads
+    assert http.get("/t/nobody/.well-known/jwks.json").status_code == 404
+    assert ctx.directory.loads == loads
