@@ -56,11 +56,9 @@ def claims_for(session: Session, ctx: Any, slug: str, token: str) -> dict[str, A
     grant_id = claims.get("gid")
     if OPENID not in scopes or not isinstance(grant_id, str):
         raise BearerError("insufficient_scope", "The access token was not granted the openid scope.", 403)
-    if store.is_grant_revoked(session, tenant, grant_id):
-        raise BearerError("invalid_token", "The access token was revoked.", 401)
-    user = store.active_user(session, tenant, str(claims.get("sub")))
+    user = store.user_of_live_grant(session, tenant, grant_id, str(claims.get("sub")))
     if user is None:
-        raise BearerError("invalid_token", "The user of this token can no longer sign in.", 401)
+        raise BearerError("invalid_token", "The access token was revoked, or its user can no longer sign in.", 401)
     return user_claims(user, scopes)
 
 

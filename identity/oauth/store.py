@@ -157,6 +157,17 @@ def grant_auth_time(session: Session, tenant: Tenant, refresh_token: RefreshToke
     return grant.auth_time
 
 
+def user_of_live_grant(session: Session, tenant: Tenant, grant_id: str, user_id: str) -> User | None:
+    """The token's user, if the grant it came from is not revoked and the user may still sign in.
+    One statement: userinfo's only database read."""
+    query = (
+        tenant_query(User, tenant.id)
+        .join(Grant, (col(Grant.tenant_id) == col(User.tenant_id)) & (col(Grant.user_id) == col(User.id)))
+        .where(User.id == user_id, Grant.id == grant_id, col(Grant.revoked_at).is_(None), col(User.disabled).is_(False))
+    )
+    return session.exec(query).first()
+
+
 def active_user(session: Session, tenant: Tenant, user_id: str) -> User | None:
     user = session.exec(tenant_query(User, tenant.id).where(User.id == user_id)).first()
     return None if user is None or user.disabled else user

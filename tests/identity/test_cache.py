@@ -76,3 +76,22 @@ def test_unknown_tenants_are_cached_too(cached_app):
     loads = ctx.directory.loads
     assert http.get("/t/nobody/.well-known/jwks.json").status_code == 404
     assert ctx.directory.loads == loads
+
+
+def test_warm_userinfo_reads_the_database_once(cached_app):
+    from tests.factories import make_user  # noqa: PLC0415
+    from tests.flow import exchange, sign_in  # noqa: PLC0415
+
+    app, http = cached_app
+    ctx = app.state.ctx
+    tenant = make_tenant(ctx)
+    make_user(ctx, tenant)
+    rp = make_client(ctx, tenant)
+    result = sign_in(http, "acme", rp.client_id)
+    tokens = exchange(http, "acme", rp.client_id, rp.client_secret, result["code"], result["_verifier"])
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
+    statements = StatementCounter(ctx.engine)
+    for _ in range(5):
+        assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
+    assert statements.count == 5  # one query per request: the user of a live (unrevoked) grant
