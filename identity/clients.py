@@ -15,8 +15,9 @@ from identity.crypto import SecretHasher, random_token
 from identity.db import tenant_query
 from identity.models.client import Client
 from identity.scopes import known_scopes
+from tenants.models import ALL_GRANT_TYPES, Tenant
 
-SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SUPPORTED_GRANT_TYPES = ALL_GRANT_TYPES
 DEFAULT_GRANT_TYPES = ["authorization_code", "refresh_token"]
 DEFAULT_USER_SCOPES = ["openid", "profile", "email", "offline_access"]
 # RFC 8252 §7.1: a private-use scheme is a reversed domain name, so it must contain a dot.
@@ -102,7 +103,13 @@ class ClientSpec:
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
 
-    def problems(self, known_scopes: dict[str, str], *, dev: bool) -> dict[str, list[str]]:
+    def problems(
+        self,
+        known_scopes: dict[str, str],
+        *,
+        dev: bool,
+        allowed_grant_types: list[str] | tuple[str, ...] = ALL_GRANT_TYPES,
+    ) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
 
         def add(name: str, message: str) -> None:
@@ -119,6 +126,8 @@ class ClientSpec:
         for grant_type in grant_types:
             if grant_type not in SUPPORTED_GRANT_TYPES:
                 add("grant_types", f"grant type {grant_type!r} is not supported ({', '.join(SUPPORTED_GRANT_TYPES)})")
+            elif grant_type not in allowed_grant_types:
+                add("grant_types", f"this organisation does not allow the {grant_type} grant (see its settings)")
         if self.public and "client_credentials" in grant_types:
             add("grant_types", "a public client cannot use client_credentials: it has no secret")
         if "refresh_token" in grant_types and "authorization_code" not in grant_types:
@@ -164,7 +173,9 @@ class ClientSpec:
 
 
 def _validated(session: Session, tenant_id: str, spec: ClientSpec, dev: bool) -> None:
-    errors = spec.problems(known_scopes(session, tenant_id), dev=dev)
+    tenant = session.get(Tenant, tenant_id)
+    allowed = tenant.allowed_grant_types if tenant is not None else ALL_GRANT_TYPES
+    errors = spec.problems(known_scopes(session, tenant_id), dev=dev, allowed_grant_types=allowed)
     if errors:
         raise ClientError("; ".join(m for messages in errors.values() for m in messages), errors)
 

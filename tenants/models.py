@@ -10,6 +10,8 @@ from identity.models.base import TenantOwned, new_id
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
+# The grants this provider implements; each tenant may allow fewer.
+ALL_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
 class Tenant(SQLModel, table=True):
@@ -35,6 +37,7 @@ class Tenant(SQLModel, table=True):
     primary_color: str = Field(default="#4f46e5", max_length=7)
     signup_open: bool = False
     audit_retention_days: int = 365
+    allowed_grant_types: list[str] = Field(default_factory=lambda: list(ALL_GRANT_TYPES), sa_type=JSON)
 
     @property
     def is_suspended(self) -> bool:

@@ -7,13 +7,13 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, col
 
 from identity.branding import is_hex_color
-from identity.clients import register_client
+from identity.clients import list_clients, register_client
 from identity.crypto import KeyEncryptor
 from identity.db import tenant_query
 from identity.keys import create_initial_keys
 from identity.models.client import Client
 from identity.scopes import STANDARD_SCOPES
-from tenants.models import Tenant, TenantScope
+from tenants.models import ALL_GRANT_TYPES, Tenant, TenantScope
 from tenants.resolution import SLUG_PATTERN, find_tenant
 
 
@@ -180,12 +180,32 @@ SETTING_FIELDS = (
     "refresh_token_ttl",
     "refresh_without_offline_access",
     "audit_retention_days",
+    "allowed_grant_types",
 )
 
 
 def settings_of(tenant: Tenant) -> dict[str, object]:
     """The portal-editable settings of a tenant (none is secret: fit for the audit log)."""
     return {name: getattr(tenant, name) for name in SETTING_FIELDS}
+
+
+def _grant_types_problem(session: Session, tenant: Tenant, grants: list[str]) -> str | None:
+    """Why this set of allowed grant types is refused: unknown, empty, refresh without code, or still
+    used by an app (naming the apps: the tenant should change those apps first)."""
+    if not grants:
+        return "allow at least one grant type"
+    unknown = [g for g in grants if g not in ALL_GRANT_TYPES]
+    if unknown:
+        return f"unknown grant type {unknown[0]!r}"
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        return "refresh_token needs authorization_code"
+    for grant in ALL_GRANT_TYPES:
+        if grant in grants:
+            continue
+        users = sorted(c.name for c in list_clients(session, tenant.id) if grant in c.grant_types)
+        if users:
+            return f"{grant} is still used by: {', '.join(users)}"
+    return None
 
 
 def _logo_problem(url: str) -> str | None:
@@ -215,6 +235,7 @@ def update_settings(
     refresh_token_ttl: int | str | None,
     refresh_without_offline_access: bool,
     audit_retention_days: int | str | None,
+    allowed_grant_types: list[str] | None = None,
 ) -> dict[str, list[str]]:
     """Validate every setting together; apply them all only when there is no problem. Returns the problems
     per field (empty when saved). Numbers may arrive as text from a form: anything but a whole number is
@@ -254,8 +275,13 @@ def update_settings(
             add(field, f"must be between {least} and {most} {unit}")
         else:
             numbers[field] = raw
+    grants = list(tenant.allowed_grant_types) if allowed_grant_types is None else list(allowed_grant_types)
+    problem = _grant_types_problem(session, tenant, grants)
+    if problem:
+        add("allowed_grant_types", problem)
     if errors:
         return errors
+    tenant.allowed_grant_types = [g for g in ALL_GRANT_TYPES if g in grants]
     tenant.name, tenant.logo_url, tenant.primary_color = name, logo_url, primary_color.lower()
     tenant.signup_open = bool(signup_open)
     tenant.refresh_without_offline_access = bool(refresh_without_offline_access)

@@ -64,9 +64,14 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         self.ctx, self.session, self.tenant = ctx, session, tenant
         self.issuer = ctx.settings.issuer(tenant.slug)
         self._clients: dict[str, OAuthClient | None] = {}
-        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(self)])
-        self.register_grant(RefreshTokenGrant, [RefreshIdToken(self)])
-        self.register_grant(ClientCredentialsGrant)
+        # Only the grants the tenant allows: the others are unsupported_grant_type / unsupported_response_type.
+        allowed = tenant.allowed_grant_types
+        if "authorization_code" in allowed:
+            self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(self)])
+        if "refresh_token" in allowed:
+            self.register_grant(RefreshTokenGrant, [RefreshIdToken(self)])
+        if "client_credentials" in allowed:
+            self.register_grant(ClientCredentialsGrant)
         self.register_extension(TenantIssuerParameter(self.issuer))
 
     # -- Authlib hooks -------------------------------------------------------------------------

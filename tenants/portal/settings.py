@@ -21,6 +21,12 @@ from tenants.portal.web import portal_page
 from tenants.resolution import resolve_tenant
 from tenants.service import SETTING_RANGES, settings_of, update_settings
 
+GRANT_TYPE_LABELS = {
+    "authorization_code": "Authorization code (users sign in through the hosted pages)",
+    "refresh_token": "Refresh tokens (apps keep users signed in)",
+    "client_credentials": "Client credentials (services call your APIs)",
+}
+
 
 def _colour(form: FormData, current: str) -> str:
     """The form has a colour picker and a text field for the same setting. Without a script to keep them
@@ -43,6 +49,7 @@ def _values_from(form: FormData, current: dict[str, Any]) -> dict[str, Any]:
         "refresh_token_ttl": forms.optional_int(form, "refresh_token_ttl"),
         "refresh_without_offline_access": forms.text(form, "refresh_without_offline_access") == "on",
         "audit_retention_days": forms.optional_int(form, "audit_retention_days"),
+        "allowed_grant_types": forms.many(form, "allowed_grant_types"),
     }
 
 
@@ -63,6 +70,7 @@ def _page(
         "errors": errors or {},
         "notice": notice,
         "ranges": SETTING_RANGES,
+        "grant_types": GRANT_TYPE_LABELS,
     }
     return portal_page(request, member, "portal/settings.html", context, section="settings", status=status)
 

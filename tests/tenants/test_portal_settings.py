@@ -27,6 +27,7 @@ VALID = {
     "refresh_token_ttl": "604800",
     "refresh_without_offline_access": "on",
     "audit_retention_days": "90",
+    "allowed_grant_types": ["authorization_code", "refresh_token", "client_credentials"],
 }
 
 
@@ -136,7 +137,7 @@ def test_saving_settings_stores_them_and_leaves_one_audit_event(http, ctx):
     assert event.actor == owner_actor(ctx) and event.ip
     assert event.details["changed"]["primary_color"] == "#0f766e"
     assert event.details["changed"]["access_token_ttl"] == 900
-    assert set(event.details["changed"]) == set(VALID) - {"primary_color_picker"}
+    assert set(event.details["changed"]) == set(VALID) - {"primary_color_picker", "allowed_grant_types"}
 
 
 def test_issued_tokens_follow_the_new_default_lifetimes(http, ctx):
@@ -336,3 +337,22 @@ def test_shorter_retention_purges_old_events_when_saved(http, ctx):
     assert save(http, {**VALID, "audit_retention_days": "30"}).status_code == 303
     targets = [e.target for e in audit_events(ctx)]
     assert "old-app" not in targets and "recent-app" in targets and "globex" in targets
+
+
+def test_allowed_grant_types_limit_apps_discovery_and_the_token_endpoint(http, ctx):
+    sign_up(http)
+    web_id, web_secret, _ = create_app(http, "globex")
+    # client_credentials is not used by any app: it can be switched off.
+    assert save(http, {**VALID, "allowed_grant_types": ["authorization_code", "refresh_token"]}).status_code == 303
+    assert tenant_row(ctx).allowed_grant_types == ["authorization_code", "refresh_token"]
+    discovery = http.get("/t/globex/.well-known/openid-configuration").json()
+    assert discovery["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    refused = http.post("/t/globex/token", data={"grant_type": "client_credentials"}, auth=(web_id, web_secret))
+    assert refused.status_code == 400 and refused.json()["error"] == "unsupported_grant_type"
+    token = portal_form(http, "/t/globex/portal/apps/new")
+    m2m = http.post("/t/globex/portal/apps/new", data={"csrf_token": token, "app_type": "m2m", "name": "Batch"})
+    assert m2m.status_code == 400 and "does not allow the client_credentials grant" in m2m.text
+    # authorization_code is used by the web app: switching it off is refused, naming the app.
+    response = save(http, {**VALID, "allowed_grant_types": ["client_credentials"]})
+    assert response.status_code == 400 and "authorization_code is still used by: Shop" in response.text
+    assert save(http, {**VALID, "allowed_grant_types": []}).status_code == 400
