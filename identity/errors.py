@@ -13,7 +13,7 @@ from tenants.resolution import TenantNotFound, TenantSuspended
 
 log = logging.getLogger("identity.errors")
 
-HTML_ENDPOINTS = ("/authorize", "/login", "/consent")
+HTML_ENDPOINTS = ("/authorize", "/login", "/consent", "/register")
 
 
 def wants_page(request: Request) -> bool:

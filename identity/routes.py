@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from identity.endpoints import authorize, branding, discovery, token, userinfo
-from identity.interaction import pages
+from identity.interaction import pages, register
 
 tenant_routes = [
     Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
@@ -14,6 +14,8 @@ tenant_routes = [
     Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
     Route("/login", pages.login_page, methods=["GET"]),
     Route("/login", pages.login_submit, methods=["POST"]),
+    Route("/register", register.register_page, methods=["GET"]),
+    Route("/register", register.register_submit, methods=["POST"]),
     Route("/consent", pages.consent_page, methods=["GET"]),
     Route("/consent", pages.consent_submit, methods=["POST"]),
     Route("/token", token.token, methods=["POST"]),

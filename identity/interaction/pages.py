@@ -60,7 +60,7 @@ def render(request: Request, view: View) -> Response:
     return response
 
 
-def _base_context(request: Request, tenant: Tenant, flow: Any, client_name: str, purpose: str) -> dict[str, Any]:
+def base_context(request: Request, tenant: Tenant, flow: Any, client_name: str, purpose: str) -> dict[str, Any]:
     browser_id = cookies(request).browser_id(request) or ""
     return {
         "tenant_name": tenant.name,
@@ -68,11 +68,13 @@ def _base_context(request: Request, tenant: Tenant, flow: Any, client_name: str,
         "flow_id": flow.id,
         "csrf_token": cookies(request).csrf_token(browser_id, f"{purpose}:{flow.id}"),
         "action": f"{app_context(request).settings.issuer(tenant.slug)}/{purpose}",
+        "signup_open": tenant.signup_open,
+        "register_url": f"{app_context(request).settings.issuer(tenant.slug)}/register?flow={flow.id}",
         **branding_context(tenant),
     }
 
 
-def _after_login(server: AuthorizationServer, request: Request, flow: Any, user: User, auth_time: int) -> View:
+def after_login(server: AuthorizationServer, request: Request, flow: Any, user: User, auth_time: int) -> View:
     """Consent already remembered: straight back to the client. Otherwise: the consent page."""
     requested = flows.requested_scopes(flow)
     client = find_client(server.session, server.tenant.id, flow.client_id)
@@ -117,7 +119,7 @@ async def login_page(request: Request) -> Response:
         if flow is None or flow.state != flows.LOGIN:
             return View(tenant=tenant)
         client = find_client(session, tenant.id, flow.client_id)
-        context = _base_context(request, tenant, flow, client.name if client else "", "login")
+        context = base_context(request, tenant, flow, client.name if client else "", "login")
         return View("identity/login.html", context, tenant=tenant)
 
     return render(request, await in_transaction(request, work))
@@ -160,7 +162,7 @@ async def login_submit(request: Request) -> Response:
         throttle.record_success(session, tenant.id, keys)
         session_id = browser_cookies.start_session(session, tenant, user, cookies(request).session_id(request))
         server = AuthorizationServer(ctx, session, tenant)
-        view = _after_login(server, request, flow, user, now())
+        view = after_login(server, request, flow, user, now())
         view.new_session_id, view.tenant = session_id, tenant
         return view
 
@@ -171,7 +173,7 @@ def _login_error(
     request: Request, tenant: Tenant, flow: Any, session: Session, email: str, message: str, status: int
 ) -> View:
     client = find_client(session, tenant.id, flow.client_id)
-    context = _base_context(request, tenant, flow, client.name if client else "", "login")
+    context = base_context(request, tenant, flow, client.name if client else "", "login")
     context.update(error=message, email=email)
     return View("identity/login.html", context, status=status, tenant=tenant)
 
@@ -202,7 +204,7 @@ def _consent_view(request: Request, session: Session, tenant: Tenant, flow: Any)
         {"name": s, "description": described.get(s, s), "required": s in REQUIRED_ON_CONSENT}
         for s in flows.requested_scopes(flow)
     ]
-    context = _base_context(request, tenant, flow, client.name if client else "", "consent")
+    context = base_context(request, tenant, flow, client.name if client else "", "consent")
     context.update(scopes=scopes, user_email=user.email if user else "")
     return View("identity/consent.html", context, tenant=tenant)
 
