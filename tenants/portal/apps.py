@@ -25,7 +25,7 @@ from identity.web import app_context, in_transaction, redirect
 from tenants import audit
 from tenants.portal import forms
 from tenants.portal.access import Member, NotFound, require_member
-from tenants.portal.web import portal_page
+from tenants.portal.web import forget_once, portal_page, show_once, take_once
 from tenants.resolution import resolve_tenant
 
 APP_TYPE_LABELS = {
@@ -149,7 +149,8 @@ async def app_create(request: Request) -> Response:
                     name=new.client.name,
                     app_type=new.client.app_type,
                 )
-                return _detail(request, session, member, new.client, new_secret=new.client_secret, created=True)
+                once = {"client_id": new.client.id, "secret": new.client_secret, "created": True}
+                return show_once(request, redirect(f"/t/{slug}/portal/apps/{new.client.id}", 303), slug, once)
         return portal_page(
             request,
             member,
@@ -189,12 +190,22 @@ def _detail(
 async def app_detail(request: Request) -> Response:
     slug, client_id = request.path_params["tenant"], request.path_params["client_id"]
 
+    once = take_once(request)
+    if once is not None and once.get("client_id") != client_id:
+        once = None
+
     def work(session: Session) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug))
         notice = {"saved": "Changes saved."}.get(request.query_params.get("notice", ""), "")
-        return _detail(request, session, member, _app(session, member, client_id), notice=notice)
+        client = _app(session, member, client_id)
+        if once is None:
+            return _detail(request, session, member, client, notice=notice)
+        return _detail(request, session, member, client, new_secret=once["secret"], created=bool(once["created"]))
 
-    return await in_transaction(request, work)
+    response = await in_transaction(request, work)
+    if once is not None:
+        forget_once(response, slug)  # shown once: a reload shows the page without the secret
+    return response
 
 
 async def app_update(request: Request) -> Response:
@@ -242,7 +253,8 @@ async def app_rotate_secret(request: Request) -> Response:
             client.id,
             grace_seconds=grace if isinstance(grace, int) else 0,
         )
-        return _detail(request, session, member, client, new_secret=secret)
+        once = {"client_id": client.id, "secret": secret, "created": False}
+        return show_once(request, redirect(f"/t/{slug}/portal/apps/{client.id}", 303), slug, once)
 
     return await in_transaction(request, work)
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 from urllib.parse import urlencode
 
+from cryptography.fernet import Fernet, InvalidToken
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity.crypto import derive_key
 from identity.web import PAGE_HEADERS, redirect
-from tenants.portal.access import Forbidden, Member, NotFound, NotSignedIn
+from tenants.portal.access import Forbidden, Member, NotFound, NotSignedIn, csrf_token
 
 # The portal runs its own small script (copy buttons, confirmations), from our origin only.
 PORTAL_CSP = (
@@ -25,6 +29,46 @@ NAV = [
     ("settings", "Branding & settings", "/portal/settings"),
     ("audit", "Audit log", "/portal/audit"),
 ]
+
+
+ONCE_COOKIE = "idp_portal_once"
+ONCE_SECONDS = 300
+
+
+def _once_cipher(request: Request) -> Fernet:
+    key = derive_key(request.app.state.ctx.settings.secret_key, "portal-show-once")
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def show_once(request: Request, response: Response, slug: str, data: dict[str, Any]) -> Response:
+    """Carry something to show exactly once (a new client secret) across the redirect that follows a form
+    post, so a reload cannot post the form again. Encrypted, HttpOnly, portal path, five minutes."""
+    token = _once_cipher(request).encrypt(json.dumps(data).encode()).decode()
+    response.set_cookie(
+        ONCE_COOKIE,
+        token,
+        max_age=ONCE_SECONDS,
+        path=f"/t/{slug}/portal",
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.ctx.settings.secure_cookies,
+    )
+    return response
+
+
+def take_once(request: Request) -> dict[str, Any] | None:
+    token = request.cookies.get(ONCE_COOKIE)
+    if not token:
+        return None
+    try:
+        data = json.loads(_once_cipher(request).decrypt(token.encode(), ttl=ONCE_SECONDS))
+    except (InvalidToken, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def forget_once(response: Response, slug: str) -> None:
+    response.delete_cookie(ONCE_COOKIE, path=f"/t/{slug}/portal")
 
 
 def portal_page(
@@ -60,7 +104,12 @@ async def not_signed_in(request: Request, exc: Exception) -> Response:
 
 async def forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Forbidden)
-    context = {"tenant_name": exc.tenant_name, "message": exc.message, "base": f"/t/{exc.slug}"}
+    context = {
+        "tenant_name": exc.tenant_name,
+        "message": exc.message,
+        "base": f"/t/{exc.slug}",
+        "csrf_token": csrf_token(request),
+    }
     return plain_page(request, "portal/forbidden.html", context, 403)
 
 

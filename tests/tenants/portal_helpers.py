@@ -53,7 +53,9 @@ def create_app(http: TestClient, slug: str, **fields) -> tuple[str, str | None, 
         "scopes": ["openid", "profile", "email", "offline_access"],
         **fields,
     }
-    response = http.post(f"/t/{slug}/portal/apps/new", data=data)
+    created = http.post(f"/t/{slug}/portal/apps/new", data=data)
+    assert created.status_code == 303, created.text  # post, then redirect: a reload cannot create it twice
+    response = http.get(created.headers["location"])
     assert response.status_code == 200, response.text
     client_id = re.search(r'id="new-client-id" type="text" value="([^"]+)"', response.text).group(1)
     secret = re.search(r'id="new-client-secret" type="text" value="([^"]+)"', response.text)

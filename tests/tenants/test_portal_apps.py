@@ -108,10 +108,14 @@ def test_secret_rotation_with_and_without_grace(http, ctx):
     client_id, old_secret, _ = m2m_app(http)
     assert cc_status(http, "globex", client_id, old_secret) == 200
     token = portal_form(http, f"/t/globex/portal/apps/{client_id}")
-    rotated = http.post(
+    posted = http.post(
         f"/t/globex/portal/apps/{client_id}/rotate-secret", data={"csrf_token": token, "grace_seconds": "3600"}
     )
+    assert posted.status_code == 303
+    rotated = http.get(posted.headers["location"])
     assert rotated.status_code == 200 and "New client secret" in rotated.text
+    # Shown once: the same page again no longer carries it.
+    assert "New client secret" not in http.get(posted.headers["location"]).text
     import re  # noqa: PLC0415
 
     new_secret = re.search(r'id="new-client-secret" type="text" value="([^"]+)"', rotated.text).group(1)
