@@ -15,6 +15,8 @@ from identity.db import session_scope
 from identity.migrate import upgrade
 from identity.passwords import hash_password
 from identity.users import create_user, find_user_by_email
+from tenants.members import add_member
+from tenants.models import OWNER
 from tenants.resolution import find_tenant
 from tenants.service import create_tenant
 
@@ -34,14 +36,16 @@ def provision_demo(ctx: AppContext) -> dict[str, str]:
         password = random_token(9)
         user = find_user_by_email(session, tenant.id, DEMO_EMAIL)
         if user is None:
-            create_user(session, tenant.id, email=DEMO_EMAIL, password=password, name="Demo User")
+            user = create_user(session, tenant.id, email=DEMO_EMAIL, password=password, name="Demo User")
         else:
             user.password_hash = hash_password(password)
             session.add(user)
+        add_member(session, tenant.id, user, OWNER)  # the demo user may also open the developer portal
         issuer = ctx.settings.issuer(tenant.slug)
         return {
             "issuer": issuer,
             "discovery": f"{issuer}/.well-known/openid-configuration",
+            "portal": f"{issuer}/portal",
             "client_id": client[0],
             "client_secret": client[1],
             "redirect_uri": DEMO_REDIRECTS[0],
@@ -84,7 +88,9 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
                 f"  client_id:     {demo['client_id']}\n"
                 f"  client_secret: {demo['client_secret']}\n"
                 f"  redirect_uri:  {demo['redirect_uri']}\n"
-                f"  user:          {demo['user_email']} / {demo['user_password']}\n",
+                f"  user:          {demo['user_email']} / {demo['user_password']}\n"
+                f"  portal:        {demo['portal']} (the demo user is its owner)\n"
+                f"  sign-up:       {settings.public_url}/signup\n",
                 flush=True,
             )
     ctx.engine.dispose()
