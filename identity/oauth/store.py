@@ -59,63 +59,49 @@ def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> Auth
     return row
 
 
-def consume_code(session: Session, tenant: Tenant, code: str, client_id: str) -> AuthorizationCode | None:
-    """Claim the code for this client, once. A second presentation revokes what the first issued."""
-    code_hash = sha256_hex(code)
+def _claim_once(
+    session: Session,
+    tenant: Tenant,
+    model: type[Any],
+    hash_column: str,
+    used_column: str,
+    secret: str,
+    client_id: str,
+    what: str,
+) -> Any | None:
+    """Mark the row of ``secret`` used, for this client, once: one ``UPDATE … WHERE <used> IS NULL``.
+    If it was already used, this is a replay: revoke the grant it belongs to. Returns the claimed row if
+    it is still valid (not expired, grant not revoked)."""
+    table = model.__table__.c
+    where = (table.tenant_id == tenant.id, table[hash_column] == sha256_hex(secret), table.client_id == client_id)
     claimed = session.exec(
-        update(AuthorizationCode)
-        .where(
-            col(AuthorizationCode.tenant_id) == tenant.id,
-            col(AuthorizationCode.code_hash) == code_hash,
-            col(AuthorizationCode.client_id) == client_id,
-            col(AuthorizationCode.consumed_at).is_(None),
-        )
-        .values(consumed_at=now())
-        .returning(AuthorizationCode)
+        update(model).where(*where, table[used_column].is_(None)).values({used_column: now()}).returning(model)
     ).first()
     if claimed is None:
-        previous = session.exec(
-            tenant_query(AuthorizationCode, tenant.id).where(
-                AuthorizationCode.code_hash == code_hash, AuthorizationCode.client_id == client_id
-            )
-        ).first()
+        previous = session.exec(tenant_query(model, tenant.id).where(*where[1:])).first()
         if previous is not None:
-            log.warning("authorization code replayed; revoking its grant", extra={"tenant": tenant.slug})
+            log.warning("%s presented again; revoking its grant", what, extra={"tenant": tenant.slug})
             revoke_grant(session, tenant, previous.grant_id)
         return None
-    row = claimed[0] if not isinstance(claimed, AuthorizationCode) else claimed
+    row = claimed[0]
     if row.expires_at < now() or is_grant_revoked(session, tenant, row.grant_id):
         return None
     return row
 
 
+def consume_code(session: Session, tenant: Tenant, code: str, client_id: str) -> AuthorizationCode | None:
+    """Claim the code for this client, once. A second presentation revokes what the first issued."""
+    row: AuthorizationCode | None = _claim_once(
+        session, tenant, AuthorizationCode, "code_hash", "consumed_at", code, client_id, "authorization code"
+    )
+    return row
+
+
 def rotate_refresh_token(session: Session, tenant: Tenant, token: str, client_id: str) -> RefreshToken | None:
     """Claim the refresh token for rotation, once. Presenting a rotated token is reuse: revoke the family."""
-    token_hash = sha256_hex(token)
-    claimed = session.exec(
-        update(RefreshToken)
-        .where(
-            col(RefreshToken.tenant_id) == tenant.id,
-            col(RefreshToken.token_hash) == token_hash,
-            col(RefreshToken.client_id) == client_id,
-            col(RefreshToken.rotated_at).is_(None),
-        )
-        .values(rotated_at=now())
-        .returning(RefreshToken)
-    ).first()
-    if claimed is None:
-        previous = session.exec(
-            tenant_query(RefreshToken, tenant.id).where(
-                RefreshToken.token_hash == token_hash, RefreshToken.client_id == client_id
-            )
-        ).first()
-        if previous is not None:
-            log.warning("refresh token reused; revoking its family", extra={"tenant": tenant.slug})
-            revoke_grant(session, tenant, previous.grant_id)
-        return None
-    row = claimed[0] if not isinstance(claimed, RefreshToken) else claimed
-    if row.expires_at < now() or is_grant_revoked(session, tenant, row.grant_id):
-        return None
+    row: RefreshToken | None = _claim_once(
+        session, tenant, RefreshToken, "token_hash", "rotated_at", token, client_id, "rotated refresh token"
+    )
     return row
 
 

@@ -7,12 +7,11 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tenants.models import Tenant
 from tests.factories import PASSWORD, REDIRECT_URI, AppCredentials, make_client, make_tenant, make_user
@@ -20,16 +19,8 @@ from tests.flow import pkce_pair
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+from tests.conftest import SCREENSHOTS  # noqa: E402
+
 BAD_CREDENTIALS = "The email or password is incorrect."
 USER_SCOPE = "openid profile email offline_access"
 SCOPE_TEXT = {
@@ -41,15 +32,6 @@ SCOPE_TEXT = {
 
 
 # -- fixtures --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class ClientApp:
