@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
 
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from sqlmodel import Session, col, delete
@@ -101,45 +101,60 @@ def rotate(session: Session, tenant: Tenant, encryptor: KeyEncryptor) -> list[Si
     return promoted
 
 
-@dataclass(frozen=True)
 class KeyRing:
-    """One tenant's keys at one ``keys_version``, parsed once."""
+    """One tenant's keys at one ``keys_version``. Public keys and the JWKS bytes are ready at once; a private
+    key is decrypted and parsed on its first signature (an RSA private key costs ~30 ms to parse, which a
+    replica serving only JWKS or userinfo for this tenant never pays)."""
 
-    signing: dict[str, Key]  # alg -> current private key
-    verification: KeySet  # every published public key
-    jwks_bytes: bytes  # the JWKS document, rendered once
+    def __init__(
+        self, sealed: dict[str, str], verification: KeySet, jwks_bytes: bytes, encryptor: KeyEncryptor
+    ) -> None:
+        self._sealed = sealed  # alg -> encrypted private JWK of the current key
+        self._signing: dict[str, Key] = {}
+        self._encryptor = encryptor
+        self.verification = verification  # every published public key
+        self.jwks_bytes = jwks_bytes  # the JWKS document, rendered once
 
     def signer(self, alg: str) -> Key:
-        try:
-            return self.signing[alg]
-        except KeyError:
-            raise LookupError(f"tenant has no current {alg} key") from None
+        key = self._signing.get(alg)
+        if key is None:
+            sealed = self._sealed.get(alg)
+            if sealed is None:
+                raise LookupError(f"tenant has no current {alg} key")
+            key = self._signing[alg] = _import(json.loads(self._encryptor.decrypt(sealed)))
+        return key
 
 
 class KeyCache:
-    """Parsed key rings per (tenant, keys_version). A rotation bumps the version, so every replica
-    reloads on its next request without any messaging; an entry is never stale, only superseded."""
+    """Key rings per (tenant, keys_version), least recently used dropped first. A rotation bumps the
+    version, so every replica reloads on its next request without any messaging; an entry is never stale,
+    only superseded."""
 
-    def __init__(self, encryptor: KeyEncryptor, max_entries: int = 20_000) -> None:
+    def __init__(self, encryptor: KeyEncryptor, max_entries: int = 5_000) -> None:
         self._encryptor = encryptor
-        self._rings: dict[tuple[str, int], KeyRing] = {}
+        self._rings: OrderedDict[tuple[str, int], KeyRing] = OrderedDict()
         self._lock = threading.Lock()
         self._max_entries = max_entries
-        self.loads = 0  # how many times key material was read and parsed (the CI guard counts these)
+        self.loads = 0  # how many times key material was read from the database (the CI guard counts these)
 
     def cached(self, tenant: Tenant) -> KeyRing | None:
-        """The ring if already parsed (no database access)."""
-        return self._rings.get((tenant.id, tenant.keys_version))
-
-    def get(self, session: Session, tenant: Tenant) -> KeyRing:
+        """The ring if already loaded (no database access)."""
         cache_key = (tenant.id, tenant.keys_version)
         ring = self._rings.get(cache_key)
+        if ring is not None:
+            with self._lock:
+                if cache_key in self._rings:
+                    self._rings.move_to_end(cache_key)
+        return ring
+
+    def get(self, session: Session, tenant: Tenant) -> KeyRing:
+        ring = self.cached(tenant)
         if ring is None:
             ring = self._load(session, tenant)
             with self._lock:
-                if len(self._rings) >= self._max_entries:
-                    self._rings.clear()
-                self._rings[cache_key] = ring
+                self._rings[(tenant.id, tenant.keys_version)] = ring
+                while len(self._rings) > self._max_entries:
+                    self._rings.popitem(last=False)
         return ring
 
     def _load(self, session: Session, tenant: Tenant) -> KeyRing:
@@ -147,17 +162,11 @@ class KeyCache:
         t = now()
         rows = session.exec(tenant_query(SigningKey, tenant.id)).all()
         published = [r for r in rows if r.status != RETIRED or (r.remove_after or 0) > t]
-        signing: dict[str, Key] = {}
-        for row in rows:
-            if row.status == CURRENT:
-                private = json.loads(self._encryptor.decrypt(row.private_jwk_encrypted))
-                signing[row.alg] = _import(private)
+        sealed = {row.alg: row.private_jwk_encrypted for row in rows if row.status == CURRENT}
         public = [dict(r.public_jwk, kid=r.kid) for r in sorted(published, key=lambda r: (r.alg, r.created_at))]
         jwks = {"keys": public}
         return KeyRing(
-            signing=signing,
-            verification=KeySet.import_key_set(jwks),
-            jwks_bytes=json.dumps(jwks, separators=(",", ":")).encode(),
+            sealed, KeySet.import_key_set(jwks), json.dumps(jwks, separators=(",", ":")).encode(), self._encryptor
         )
 
 

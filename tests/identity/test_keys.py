@@ -75,3 +75,19 @@ def test_retired_keys_leave_jwks_after_their_tokens_expire(http, ctx):
         remaining = {row.kid for row in session.exec(select(SigningKey)).all()}
     assert all(row.kid not in kids for row in retired)
     assert all(row.kid not in remaining for row in retired), "expired retired keys are deleted at the next rotation"
+
+
+def test_jwks_alone_never_decrypts_a_private_key_and_the_cache_is_bounded(ctx):
+    from identity.keys import KeyCache  # noqa: PLC0415
+
+    make_tenant(ctx)
+    make_tenant(ctx, "globex", "Globex")
+    cache = KeyCache(ctx.encryptor, max_entries=1)
+    with session_scope(ctx.sessions) as session:
+        acme, globex = find_tenant(session, "acme"), find_tenant(session, "globex")
+        ring = cache.get(session, acme)
+        assert ring.jwks_bytes and ring._signing == {}  # nothing decrypted to serve JWKS
+        assert ring.signer("ES256").kid and set(ring._signing) == {"ES256"}
+        cache.get(session, globex)  # over the bound: the least recently used ring goes
+        assert cache.cached(acme) is None and cache.cached(globex) is not None
+        assert cache.loads == 2
