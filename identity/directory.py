@@ -1,9 +1,11 @@
 """Tenants and clients as the hot path reads them: cached in process for a few seconds.
 
-Discovery, JWKS, the token endpoint and userinfo read the tenant (and the client) on every request;
+Discovery, JWKS, the token endpoint and userinfo read the tenant (the client, the token's grant and user)
+on every request;
 fetched from the database each time, those reads dominated the profile. Entries live for
 ``IDENTITY_CACHE_SECONDS`` (default 2 s), so a change made on any replica (suspension, a rotated or
-deleted client secret, new scopes) is seen everywhere within that time, with no messaging between
+deleted client secret, new scopes, a revoked grant or disabled user at userinfo) is seen everywhere within
+that time, with no messaging between
 replicas. Key rotation needs no wait: key rings are keyed by ``keys_version`` (see ``identity.keys``).
 Cached rows are detached snapshots, read-only; writes always load the row in their own transaction.
 """
@@ -21,6 +23,8 @@ from sqlmodel import Session
 from identity.clients import find_client
 from identity.db import session_scope
 from identity.models.client import Client
+from identity.models.user import User
+from identity.oauth.store import user_of_live_grant
 from tenants.models import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended, find_tenant
 
@@ -40,6 +44,7 @@ class Directory:
         self.ttl = ttl
         self._tenants: dict[str, _Entry] = {}
         self._clients: dict[tuple[str, str], _Entry] = {}
+        self._grant_users: dict[tuple[str, str, str], _Entry] = {}
         self._lock = threading.Lock()
         self.loads = 0  # database reads made by this directory (the CI guard counts them)
 
@@ -85,6 +90,22 @@ class Directory:
             session.expunge(found)  # a snapshot shared by threads, never written through
         self._store(self._clients, key, found)
         return found
+
+    # -- userinfo: the user of a live grant -----------------------------------------------------------
+    def cached_grant_user(self, tenant_id: str, grant_id: str, user_id: str) -> tuple[bool, User | None]:
+        """(found in memory, the user or None if the grant is revoked / the user disabled)."""
+        entry = self._grant_users.get((tenant_id, grant_id, user_id))
+        if entry is None or entry.expires < time.monotonic():
+            return False, None
+        return True, entry.value
+
+    def grant_user(self, session: Session, tenant: Tenant, grant_id: str, user_id: str) -> User | None:
+        user = user_of_live_grant(session, tenant, grant_id, user_id)
+        self.loads += 1
+        if user is not None:
+            session.expunge(user)
+        self._store(self._grant_users, (tenant.id, grant_id, user_id), user)
+        return user
 
     def _store(self, table: dict[Any, _Entry], key: Any, value: Any) -> None:
         if self.ttl <= 0:

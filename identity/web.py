@@ -15,6 +15,7 @@ from identity.branding import branding_context
 from identity.context import AppContext
 from identity.db import session_scope
 from identity.oauth.server import OAuthResponse
+from tenants.models import Tenant
 
 T = TypeVar("T")
 
@@ -55,6 +56,13 @@ async def in_transaction(
             return result
 
     return await run_in_threadpool(run)
+
+
+async def current_tenant(request: Request) -> Tenant:
+    """The tenant of the URL, from memory when fresh (no thread hop, no database), else loaded."""
+    directory = app_context(request).directory
+    slug = request.path_params["tenant"]
+    return directory.cached_tenant(slug) or await run_in_threadpool(directory.tenant, slug)
 
 
 def public_uri(request: Request) -> str:

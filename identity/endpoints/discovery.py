@@ -7,13 +7,12 @@ import json
 from typing import Any
 
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.scopes import CLAIMS_SUPPORTED, known_scopes
-from identity.web import app_context, in_transaction
+from identity.web import app_context, current_tenant, in_transaction
 from tenants.models import Tenant
 
 CACHEABLE = "public, max-age=300"
@@ -49,13 +48,6 @@ def cached_json(request: Request, body: bytes, cache_control: str = CACHEABLE) -
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
-
-
-async def current_tenant(request: Request) -> Tenant:
-    """The tenant of the URL, from memory when fresh (no thread hop, no database), else loaded."""
-    directory = app_context(request).directory
-    slug = request.path_params["tenant"]
-    return directory.cached_tenant(slug) or await run_in_threadpool(directory.tenant, slug)
 
 
 async def openid_configuration(request: Request) -> Response:

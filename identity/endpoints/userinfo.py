@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.oauth import store
 from identity.scopes import OPENID, split
 from identity.tokens import InvalidAccessToken, verify_access_token
 from identity.userinfo_claims import user_claims
-from identity.web import app_context, in_transaction, json_response
+from identity.web import app_context, current_tenant, in_transaction, json_response
 
 
 class BearerError(Exception):
@@ -45,33 +43,37 @@ def bearer_token(request: Request, form: dict[str, str]) -> str:
     raise BearerError("invalid_request", "An access token is required.", 401)
 
 
-def claims_for(session: Session, ctx: Any, slug: str, token: str) -> dict[str, Any]:
-    tenant = ctx.directory.tenant(slug)
-    ring = ctx.keys.get(session, tenant)
+async def claims_for(request: Request, token: str) -> dict[str, Any]:
+    """Verify on the event loop; reach the database (on the threadpool) only for what is not in memory."""
+    ctx = app_context(request)
+    tenant = await current_tenant(request)
+    ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
     try:
-        claims = verify_access_token(token, ctx.settings.issuer(slug), ring)
+        claims = verify_access_token(token, ctx.settings.issuer(tenant.slug), ring)
     except InvalidAccessToken as error:
         raise BearerError("invalid_token", str(error), 401) from error
     scopes = split(claims.get("scope"))
-    grant_id = claims.get("gid")
+    grant_id, subject = claims.get("gid"), str(claims.get("sub"))
     if OPENID not in scopes or not isinstance(grant_id, str):
         raise BearerError("insufficient_scope", "The access token was not granted the openid scope.", 403)
-    user = store.user_of_live_grant(session, tenant, grant_id, str(claims.get("sub")))
+    found, user = ctx.directory.cached_grant_user(tenant.id, grant_id, subject)
+    if not found:
+        user = await in_transaction(
+            request, lambda session: ctx.directory.grant_user(session, tenant, grant_id, subject)
+        )
     if user is None:
         raise BearerError("invalid_token", "The access token was revoked, or its user can no longer sign in.", 401)
     return user_claims(user, scopes)
 
 
 async def userinfo(request: Request) -> Response:
-    ctx, slug = app_context(request), request.path_params["tenant"]
     form: dict[str, str] = {}
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
         "application/x-www-form-urlencoded"
     ):
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
-        token = bearer_token(request, form)
-        claims = await in_transaction(request, lambda session: claims_for(session, ctx, slug, token))
+        claims = await claims_for(request, bearer_token(request, form))
     except BearerError as error:
         return bearer_error(error)
     return json_response(claims)

@@ -78,7 +78,7 @@ def test_unknown_tenants_are_cached_too(cached_app):
     assert ctx.directory.loads == loads
 
 
-def test_warm_userinfo_reads_the_database_once(cached_app):
+def test_warm_userinfo_touches_no_database_and_a_cold_one_reads_once(cached_app):
     from tests.factories import make_user  # noqa: PLC0415
     from tests.flow import exchange, sign_in  # noqa: PLC0415
 
@@ -90,8 +90,9 @@ def test_warm_userinfo_reads_the_database_once(cached_app):
     result = sign_in(http, "acme", rp.client_id)
     tokens = exchange(http, "acme", rp.client_id, rp.client_secret, result["code"], result["_verifier"])
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
     statements = StatementCounter(ctx.engine)
+    assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
+    assert statements.count == 1  # cold: one query, the user of a live (unrevoked) grant
     for _ in range(5):
         assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
-    assert statements.count == 5  # one query per request: the user of a live (unrevoked) grant
+    assert statements.count == 1  # warm: from memory, for at most IDENTITY_CACHE_SECONDS
