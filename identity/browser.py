@@ -90,6 +90,12 @@ class Cookies:
         self._write(response, tenant, SESSION_COOKIE, session_id, SESSION_TTL)
 
 
+def cookies(request: Request) -> Cookies:
+    """The app's cookie jar (built once in ``create_app`` from the settings)."""
+    jar: Cookies = request.app.state.cookies
+    return jar
+
+
 @dataclass(frozen=True)
 class SignedIn:
     user: User

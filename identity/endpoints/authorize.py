@@ -148,8 +148,8 @@ async def authorize(request: Request) -> Response:
     form: list[tuple[str, str]] = []
     if request.method == "POST":  # OIDC Core §3.1.2.1: GET and POST
         form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
-    browser_id, new_browser = ctx_cookies(request).ensure_browser_id(request)
-    session_id = ctx_cookies(request).session_id(request)
+    browser_id, new_browser = browser_cookies.cookies(request).ensure_browser_id(request)
+    session_id = browser_cookies.cookies(request).session_id(request)
     uri, headers = public_uri(request), dict(request.headers)
 
     def work(session: Session) -> tuple[Outcome, Any]:
@@ -171,10 +171,5 @@ async def authorize(request: Request) -> Response:
         )
     response = redirect(outcome.location)
     if new_browser:
-        ctx_cookies(request).set_browser_id(response, tenant, browser_id)
+        browser_cookies.cookies(request).set_browser_id(response, tenant, browser_id)
     return response
-
-
-def ctx_cookies(request: Request) -> browser_cookies.Cookies:
-    cookies: browser_cookies.Cookies = request.app.state.cookies
-    return cookies

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from identity import browser as browser_cookies
 from identity.branding import branding_context
+from identity.browser import cookies
 from identity.clients import find_client
 from identity.clock import now
 from identity.interaction import flows, throttle
@@ -41,11 +42,6 @@ class View:
     location: str | None = None
     new_session_id: str | None = None
     tenant: Tenant | None = None
-
-
-def cookies(request: Request) -> browser_cookies.Cookies:
-    jar: browser_cookies.Cookies = request.app.state.cookies
-    return jar
 
 
 def render(request: Request, view: View) -> Response:

@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity import browser as browser_cookies
+from identity.browser import cookies
 from identity.clients import find_client
 from identity.clock import now
 from identity.interaction import flows
-from identity.interaction.pages import View, after_login, base_context, cookies, render
+from identity.interaction.pages import View, after_login, base_context, render
 from identity.oauth.server import AuthorizationServer
 from identity.users import UserError, create_user, find_user_by_email
 from identity.web import app_context, in_transaction

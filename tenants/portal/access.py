@@ -12,6 +12,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 
 from identity import browser as browser_cookies
+from identity.browser import cookies
 from identity.models.user import User
 from tenants.audit import Actor
 from tenants.members import role_of
@@ -57,11 +58,6 @@ class Member:
 
     def can(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
-
-
-def cookies(request: Request) -> browser_cookies.Cookies:
-    jar: browser_cookies.Cookies = request.app.state.cookies
-    return jar
 
 
 def csrf_token(request: Request) -> str:

@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity import browser as browser_cookies
+from identity.browser import cookies
 from identity.clients import first_party_client
 from identity.crypto import random_token
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer
 from identity.web import app_context, error_page, in_transaction, redirect
-from tenants.portal.access import cookies
 from tenants.portal.web import plain_page
 from tenants.resolution import resolve_tenant
 from tenants.service import PORTAL_CALLBACK, create_portal_client

@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from identity import browser as browser_cookies
+from identity.browser import cookies
 from identity.crypto import random_token
 from identity.web import app_context, in_transaction, redirect
 from tenants.portal import forms
-from tenants.portal.access import cookies
 from tenants.portal.web import plain_page
 from tenants.signup import NewTenant, SignupError, sign_up, slug_problem
 

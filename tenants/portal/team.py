@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from identity import browser as browser_cookies
+from identity.browser import cookies
 from identity.crypto import random_token
 from identity.interaction import throttle
 from identity.models.user import User
@@ -41,7 +42,7 @@ from tenants.members import (
 )
 from tenants.models import ADMIN, OWNER, PORTAL_ROLES, Invitation, Tenant
 from tenants.portal import forms
-from tenants.portal.access import Forbidden, Member, NotFound, cookies, require_member
+from tenants.portal.access import Forbidden, Member, NotFound, require_member
 from tenants.portal.users import NAME_MAX
 from tenants.portal.web import plain_page, portal_page
 from tenants.resolution import resolve_tenant
