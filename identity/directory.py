@@ -79,6 +79,11 @@ class Directory:
             entry.derived[name] = value
 
     # -- clients --------------------------------------------------------------------------------
+    def cached_client(self, tenant_id: str, client_id: str) -> bool:
+        """Whether a fresh entry (client or known absence) is in memory: looking it up needs no database."""
+        entry = self._clients.get((tenant_id, client_id))
+        return entry is not None and entry.expires >= time.monotonic()
+
     def client(self, session: Session, tenant_id: str, client_id: str) -> Client | None:
         key = (tenant_id, client_id)
         entry = self._clients.get(key)

@@ -12,6 +12,7 @@ import json
 import threading
 from collections import OrderedDict
 
+from cryptography.fernet import InvalidToken
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from sqlmodel import Session, col, delete
 
@@ -121,7 +122,14 @@ class KeyRing:
             sealed = self._sealed.get(alg)
             if sealed is None:
                 raise LookupError(f"tenant has no current {alg} key")
-            key = self._signing[alg] = _import(json.loads(self._encryptor.decrypt(sealed)))
+            try:
+                plaintext = self._encryptor.decrypt(sealed)
+            except InvalidToken:
+                raise RuntimeError(
+                    f"cannot decrypt this tenant's {alg} signing key: IDENTITY_SECRET_KEY is not the key it was"
+                    " encrypted with (was the secret changed?)"
+                ) from None
+            key = self._signing[alg] = _import(json.loads(plaintext))
         return key
 
 

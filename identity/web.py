@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -46,16 +47,19 @@ async def in_transaction(
 ) -> T:
     """Run ``work(session)`` on the threadpool inside one transaction: commit on return, rollback on raise,
     and also roll back when ``keep(session, result)`` says the result must leave no trace."""
-    ctx = app_context(request)
+    return await run_in_threadpool(run_inline, app_context(request).sessions, work, keep)
 
-    def run() -> T:
-        with session_scope(ctx.sessions) as session:
-            result = work(session)
-            if keep is not None and not keep(session, result):
-                session.rollback()
-            return result
 
-    return await run_in_threadpool(run)
+def run_inline(
+    sessions: sessionmaker[Session], work: Callable[[Session], T], keep: Callable[[Session, T], bool] | None = None
+) -> T:
+    """``in_transaction`` without the threadpool, for work that is known to need no database statement
+    (a Session that executes nothing never checks out a connection)."""
+    with session_scope(sessions) as session:
+        result = work(session)
+        if keep is not None and not keep(session, result):
+            session.rollback()
+        return result
 
 
 async def current_tenant(request: Request) -> Tenant:
