@@ -77,9 +77,11 @@ def add_portal_member(ctx, slug: str, email: str, role: str) -> User:  # type: i
     return user
 
 
-def portal_sign_in(http: TestClient, slug: str, email: str, password: str = PASSWORD) -> None:
-    """Sign in to the portal through the tenant's hosted login, as a fresh browser would."""
-    login = http.get(f"/t/{slug}/portal/login")
+def portal_sign_in(http: TestClient, slug: str, email: str, password: str = PASSWORD, next_path: str = "") -> str:
+    """Sign in to the portal through the tenant's hosted login, as a fresh browser would; returns where the
+    portal's callback sends the browser."""
+    http.cookies.clear()
+    login = http.get(f"/t/{slug}/portal/login" + (f"?next={next_path}" if next_path else ""))
     page = http.get(http.get(login.headers["location"]).headers["location"])
     done = http.post(
         f"/t/{slug}/login",
@@ -92,4 +94,5 @@ def portal_sign_in(http: TestClient, slug: str, email: str, password: str = PASS
     )
     assert done.status_code == 303, done.text
     callback = http.get(done.headers["location"].removeprefix(PUBLIC_URL))
-    assert callback.status_code == 303
+    assert callback.status_code == 303, callback.text
+    return callback.headers["location"]

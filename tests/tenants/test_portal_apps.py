@@ -5,7 +5,7 @@ from sqlmodel import select
 from identity.db import session_scope
 from tenants.models import AuditEvent, Membership, Tenant
 from tests.flow import exchange, sign_in
-from tests.tenants.portal_helpers import create_app, portal_form, sign_up
+from tests.tenants.portal_helpers import create_app, portal_form, portal_sign_in, sign_up
 
 
 def test_signup_creates_tenant_owner_and_lands_in_portal(http, ctx):
@@ -249,22 +249,7 @@ def test_signed_in_user_without_portal_role_gets_403(http, ctx):
     with session_scope(ctx.sessions) as session:
         tenant = find_tenant(session, "globex")
     make_user(ctx, tenant, email="enduser@example.com")
-    http.cookies.clear()
-    from tests.flow import hidden  # noqa: PLC0415
-
-    login = http.get("/t/globex/portal/login")
-    page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post(
-        "/t/globex/login",
-        data={
-            "csrf_token": hidden(page.text, "csrf_token"),
-            "flow": hidden(page.text, "flow"),
-            "email": "enduser@example.com",
-            "password": "correct horse battery",
-        },
-    )
-    callback = http.get(done.headers["location"].removeprefix("http://127.0.0.1:8000"))
-    assert callback.status_code == 303
+    portal_sign_in(http, "globex", "enduser@example.com")
     response = http.get("/t/globex/portal")
     assert response.status_code == 403 and "not a member" in response.text
 
@@ -280,22 +265,8 @@ def test_developer_role_can_manage_apps(http, ctx):
     dev = make_user(ctx, tenant, email="dev@globex.test")
     with session_scope(ctx.sessions) as session:
         add_member(session, tenant.id, dev, "developer")
-    http.cookies.clear()
-    from tests.flow import hidden  # noqa: PLC0415
-
-    login = http.get("/t/globex/portal/login?next=/t/globex/portal/apps/new")
-    page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post(
-        "/t/globex/login",
-        data={
-            "csrf_token": hidden(page.text, "csrf_token"),
-            "flow": hidden(page.text, "flow"),
-            "email": "dev@globex.test",
-            "password": "correct horse battery",
-        },
-    )
-    callback = http.get(done.headers["location"].removeprefix("http://127.0.0.1:8000"))
-    assert callback.headers["location"] == "/t/globex/portal/apps/new"  # back where they were going
+    back_to = portal_sign_in(http, "globex", "dev@globex.test", next_path="/t/globex/portal/apps/new")
+    assert back_to == "/t/globex/portal/apps/new"  # back where they were going
     client_id, secret, _ = create_app(http, "globex", name="Dev app")
     with session_scope(ctx.sessions) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "client.created")).one()

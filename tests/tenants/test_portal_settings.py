@@ -14,7 +14,7 @@ from tenants.resolution import find_tenant
 from tests.conftest import PUBLIC_URL
 from tests.factories import PASSWORD, make_user
 from tests.flow import authorize_url, hidden, pkce_pair
-from tests.tenants.portal_helpers import create_app, portal_form, sign_up
+from tests.tenants.portal_helpers import create_app, portal_form, portal_sign_in, sign_up
 
 VALID = {
     "name": "Globex Corporation",
@@ -68,21 +68,7 @@ def sign_in_member(http, ctx, slug: str, email: str, role: str):
     user = make_user(ctx, tenant, email=email)
     with session_scope(ctx.sessions) as session:
         add_member(session, tenant.id, user, role)
-    http.cookies.clear()
-    login = http.get(f"/t/{slug}/portal/login")
-    page = http.get(http.get(login.headers["location"]).headers["location"])
-    done = http.post(
-        f"/t/{slug}/login",
-        data={
-            "csrf_token": hidden(page.text, "csrf_token"),
-            "flow": hidden(page.text, "flow"),
-            "email": email,
-            "password": PASSWORD,
-        },
-    )
-    assert done.status_code == 303, done.text
-    callback = http.get(done.headers["location"].removeprefix(PUBLIC_URL))
-    assert callback.status_code == 303, callback.text
+    portal_sign_in(http, slug, email)
     return user
 
 
