@@ -25,6 +25,7 @@ from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
 from tenants.models import Tenant
+from tenants.resolution import resolve_tenant
 
 LOGIN = "login"
 CONSENT = "consent"
@@ -71,6 +72,15 @@ def load(session: Session, tenant: Tenant, flow_id: str | None, browser_id: str 
     if flow is None or flow.expires_at < now() or flow.browser_hash != sha256_hex(browser_id):
         return None
     return flow
+
+
+def pending(
+    session: Session, slug: str, flow_id: str | None, browser_id: str | None, state: str
+) -> tuple[Tenant, AuthorizationRequest | None]:
+    """The URL's tenant, and this browser's pending request if it is waiting in ``state``."""
+    tenant = resolve_tenant(session, slug)
+    flow = load(session, tenant, flow_id, browser_id)
+    return tenant, flow if flow is not None and flow.state == state else None
 
 
 def params_of(flow: AuthorizationRequest) -> list[tuple[str, str]]:

@@ -24,7 +24,6 @@ from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
 from identity.users import find_user_by_email, normalize_email
 from identity.web import app_context, error_page, in_transaction, page, redirect
 from tenants.models import Tenant
-from tenants.resolution import resolve_tenant
 
 BAD_CREDENTIALS = "The email or password is incorrect."
 THROTTLED = "Too many failed attempts. Wait a few minutes, then try again."
@@ -110,9 +109,8 @@ async def login_page(request: Request) -> Response:
     flow_id = request.query_params.get("flow")
 
     def work(session: Session) -> View:
-        tenant = resolve_tenant(session, slug)
-        flow = flows.load(session, tenant, flow_id, browser_id)
-        if flow is None or flow.state != flows.LOGIN:
+        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        if flow is None:
             return View(tenant=tenant)
         client = find_client(session, tenant.id, flow.client_id)
         context = base_context(request, tenant, flow, client.name if client else "", "login")
@@ -131,9 +129,8 @@ async def login_submit(request: Request) -> Response:
 
     def check(session: Session) -> tuple[View | None, str | None]:
         """Before the expensive hash: the flow, CSRF, the throttle; returns the stored hash to verify."""
-        tenant = resolve_tenant(session, slug)
-        flow = flows.load(session, tenant, flow_id, browser_id)
-        if flow is None or flow.state != flows.LOGIN or not csrf_ok:
+        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        if flow is None or not csrf_ok:
             return View(tenant=tenant), None
         if throttle.is_blocked(session, ctx.settings, tenant.id, keys):
             return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None
@@ -147,9 +144,8 @@ async def login_submit(request: Request) -> Response:
         ok = await run_in_threadpool(verify_password, password, stored_hash)
 
     def complete(session: Session) -> View:
-        tenant = resolve_tenant(session, slug)
-        flow = flows.load(session, tenant, flow_id, browser_id)
-        if flow is None or flow.state != flows.LOGIN:
+        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        if flow is None:
             return View(tenant=tenant)
         user = find_user_by_email(session, tenant.id, email) if ok else None
         if user is None or user.disabled:
@@ -183,9 +179,8 @@ async def consent_page(request: Request) -> Response:
     flow_id = request.query_params.get("flow")
 
     def work(session: Session) -> View:
-        tenant = resolve_tenant(session, slug)
-        flow = flows.load(session, tenant, flow_id, browser_id)
-        if flow is None or flow.state != flows.CONSENT or flow.user_id is None:
+        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.CONSENT)
+        if flow is None:
             return View(tenant=tenant)
         return _consent_view(request, session, tenant, flow)
 
@@ -215,9 +210,8 @@ async def consent_submit(request: Request) -> Response:
     chosen = {str(v) for v in form.getlist("scope")}
 
     def work(session: Session) -> View:
-        tenant = resolve_tenant(session, slug)
-        flow = flows.load(session, tenant, flow_id, browser_id)
-        if flow is None or flow.state != flows.CONSENT or flow.user_id is None or not csrf_ok:
+        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.CONSENT)
+        if flow is None or not csrf_ok:
             return View(tenant=tenant)
         server = AuthorizationServer(ctx, session, tenant)
         user = session.get(User, (tenant.id, flow.user_id))

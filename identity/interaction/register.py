@@ -22,7 +22,6 @@ from identity.oauth.server import AuthorizationServer
 from identity.users import UserError, create_user, find_user_by_email
 from identity.web import app_context, in_transaction
 from tenants import audit
-from tenants.resolution import resolve_tenant
 
 # Same words whether or not the email is taken elsewhere in the form's life: we only say what to do next.
 TAKEN = "An account with this email already exists. Sign in instead, or use another email."
@@ -42,9 +41,8 @@ async def register_page(request: Request) -> Response:
     flow_id = request.query_params.get("flow")
 
     def work(session: Session) -> View:
-        tenant = resolve_tenant(session, slug)
-        flow = flows.load(session, tenant, flow_id, browser_id)
-        if flow is None or flow.state != flows.LOGIN or not tenant.signup_open:
+        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        if flow is None or not tenant.signup_open:
             return View(tenant=tenant)
         return _view(request, session, tenant, flow, values={}, errors={})
 
@@ -62,9 +60,8 @@ async def register_submit(request: Request) -> Response:
     ip = request.client.host if request.client else ""
 
     def work(session: Session) -> View:
-        tenant = resolve_tenant(session, slug)
-        flow = flows.load(session, tenant, flow_id, browser_id)
-        if flow is None or flow.state != flows.LOGIN or not tenant.signup_open or not csrf_ok:
+        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        if flow is None or not tenant.signup_open or not csrf_ok:
             return View(tenant=tenant)
         if find_user_by_email(session, tenant.id, values["email"]) is not None:
             return _view(request, session, tenant, flow, values=values, errors={"email": TAKEN})
