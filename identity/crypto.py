@@ -27,6 +27,11 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def etag_of(body: bytes) -> str:
+    """A strong HTTP entity tag for a document: the start of its SHA-256."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
 def derive_key(secret_key: str, purpose: str, length: int = 32) -> bytes:
     """A separate key per purpose, so one use of the server secret never weakens another."""
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose.encode()).derive(secret_key.encode())

@@ -17,7 +17,7 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from sqlmodel import Session, col, delete
 
 from identity.clock import now
-from identity.crypto import KeyEncryptor
+from identity.crypto import KeyEncryptor, etag_of
 from identity.db import tenant_query
 from identity.models.key import CURRENT, NEXT, RETIRED, SigningKey
 from tenants.models import Tenant
@@ -115,6 +115,7 @@ class KeyRing:
         self._encryptor = encryptor
         self.verification = verification  # every published public key
         self.jwks_bytes = jwks_bytes  # the JWKS document, rendered once
+        self.jwks_etag = etag_of(jwks_bytes)
 
     def signer(self, alg: str) -> Key:
         key = self._signing.get(alg)

@@ -10,12 +10,10 @@ from sqlmodel import Session, col, func, select
 
 from identity.clock import now
 from identity.db import tenant_query
-from identity.models.grant import Grant
 from identity.models.interaction import BrowserSession
 from identity.models.user import User
-from identity.oauth.store import revoke_grant
+from identity.oauth.store import revoke_user_grants
 from identity.passwords import hash_password, password_problem
-from tenants.models import Tenant
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -144,14 +142,7 @@ def set_disabled(session: Session, user: User, disabled: bool) -> Revoked:
         )
         .values(revoked_at=t)
     )
-    tenant = session.get(Tenant, user.tenant_id)
-    assert tenant is not None
-    grants = session.exec(
-        tenant_query(Grant, user.tenant_id).where(Grant.user_id == user.id, col(Grant.revoked_at).is_(None))
-    ).all()
-    for grant in grants:
-        revoke_grant(session, tenant, grant.id)
-    return Revoked(int(ended.rowcount or 0), len(grants))
+    return Revoked(int(ended.rowcount or 0), revoke_user_grants(session, user.tenant_id, user.id))
 
 
 def reset_password(session: Session, user: User, new_password: str) -> None:

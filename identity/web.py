@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from identity.branding import branding_context
 from identity.context import AppContext
+from identity.crypto import etag_of
 from identity.db import session_scope
 from identity.oauth.server import OAuthResponse
 from tenants.models import Tenant
@@ -73,6 +74,20 @@ def public_uri(request: Request) -> str:
     """The request URI as the outside world sees it (behind a TLS-terminating proxy)."""
     uri = app_context(request).settings.public_url + request.url.path
     return f"{uri}?{request.url.query}" if request.url.query else uri
+
+
+CACHEABLE = "public, max-age=300"
+
+
+def cacheable(request: Request, body: bytes, media_type: str, etag: str | None = None, **headers: str) -> Response:
+    """A public, five-minute cacheable document with an ETag (pass it when it was computed with the body);
+    ``If-None-Match`` with that tag (or ``*``, weak or strong) gets 304."""
+    etag = etag or etag_of(body)
+    all_headers = {"Cache-Control": CACHEABLE, "ETag": etag, **headers}
+    tags = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers=all_headers)
+    return Response(body, media_type=media_type, headers=all_headers)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

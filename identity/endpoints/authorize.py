@@ -124,9 +124,7 @@ def _interaction(
     signed_in: browser_cookies.SignedIn | None,
 ) -> Outcome:
     # Stored as validated, with prompt=login consumed: the replay after sign-in must not ask again.
-    params = [
-        (k, v) for k, values in request.payload.datalist.items() for v in values if k not in {"prompt", "max_age"}
-    ]
+    params = flows.params_without(request, "prompt", "max_age")
     flow = flows.start(
         server.session,
         server.tenant,

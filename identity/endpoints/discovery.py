@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -11,11 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.clients import SUPPORTED_GRANT_TYPES
+from identity.crypto import etag_of
 from identity.scopes import CLAIMS_SUPPORTED, known_scopes
-from identity.web import app_context, current_tenant, in_transaction
+from identity.web import app_context, cacheable, current_tenant, in_transaction
 from tenants.models import Tenant
-
-CACHEABLE = "public, max-age=300"
 
 
 def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
@@ -42,31 +40,28 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
     }
 
 
-def cached_json(request: Request, body: bytes, cache_control: str = CACHEABLE) -> Response:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"Cache-Control": cache_control, "ETag": etag, "Access-Control-Allow-Origin": "*"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+def public_json(request: Request, body: bytes, etag: str) -> Response:
+    return cacheable(request, body, "application/json", etag, **{"Access-Control-Allow-Origin": "*"})
 
 
 async def openid_configuration(request: Request) -> Response:
     ctx = app_context(request)
     tenant = await current_tenant(request)
-    body = ctx.directory.derived(tenant, "discovery")
-    if body is None:
+    document = ctx.directory.derived(tenant, "discovery")
+    if document is None:
 
-        def render(session: Session) -> bytes:
+        def render(session: Session) -> tuple[bytes, str]:
             doc = metadata(ctx.settings.issuer(tenant.slug), tenant, list(known_scopes(session, tenant.id)))
-            return json.dumps(doc, separators=(",", ":")).encode()
+            body = json.dumps(doc, separators=(",", ":")).encode()
+            return body, etag_of(body)
 
-        body = await in_transaction(request, render)
-        ctx.directory.keep_derived(tenant, "discovery", body)
-    return cached_json(request, body)
+        document = await in_transaction(request, render)
+        ctx.directory.keep_derived(tenant, "discovery", document)
+    return public_json(request, *document)
 
 
 async def jwks(request: Request) -> Response:
     ctx = app_context(request)
     tenant = await current_tenant(request)
     ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
-    return cached_json(request, ring.jwks_bytes)
+    return public_json(request, ring.jwks_bytes, ring.jwks_etag)

@@ -143,8 +143,13 @@ def finish(
     return server.create_authorization_response(request, grant_user=user, grant=grant)
 
 
+def params_without(request: PlainOAuth2Request, *names: str) -> list[tuple[str, str]]:
+    """The request's parameters, repeated ones included, less ``names``."""
+    return [(k, v) for k, values in request.payload.datalist.items() for v in values if k not in names]
+
+
 def narrowed(request: PlainOAuth2Request, scope: str) -> PlainOAuth2Request:
-    items = [(k, v) for k, values in request.payload.datalist.items() for v in values if k != "scope"]
+    items = params_without(request, "scope")
     return PlainOAuth2Request(request.method, request.uri, request.headers, query=[*items, ("scope", scope)])
 
 

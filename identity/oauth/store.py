@@ -133,6 +133,16 @@ def revoke_grant(session: Session, tenant: Tenant, grant_id: str) -> None:
     )
 
 
+def revoke_user_grants(session: Session, tenant_id: str, user_id: str) -> int:
+    """Revoke every live grant of a user in one statement; returns how many."""
+    result = session.exec(
+        update(Grant)
+        .where(col(Grant.tenant_id) == tenant_id, col(Grant.user_id) == user_id, col(Grant.revoked_at).is_(None))
+        .values(revoked_at=now())
+    )
+    return int(result.rowcount or 0)
+
+
 def is_grant_revoked(session: Session, tenant: Tenant, grant_id: str) -> bool:
     grant = session.exec(tenant_query(Grant, tenant.id).where(Grant.id == grant_id)).first()
     return grant is None or grant.revoked_at is not None

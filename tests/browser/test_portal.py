@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from html import escape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,13 +17,14 @@ from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlmodel import select
 
 from identity.db import session_scope
 from identity.models.client import Client
 from tenants.models import Tenant
 from tenants.resolution import find_tenant
+from tests.browser.client_app import ClientApp
 from tests.factories import PASSWORD, REDIRECT_URI, make_user
 
 pytestmark = pytest.mark.browser
@@ -43,27 +43,6 @@ TEAL = "#0f766e"
 
 
 # -- the browser, and contexts whose every request is recorded ----------------------------------------
-
-
-class ClientApp:
-    """The relying party's origin (https://app.example.com does not exist): its home page has a "Sign in"
-    link to the authorization URL, and arrivals at its redirect URI are recorded.
-
-    With this Playwright and Chromium, a route sees a redirect to the app only while a ``wait_for_url``
-    for that very destination is pending: so every step below names where it must land."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[str] = []
-        self.sign_in_link = ""
-
-    def __call__(self, route: Route) -> None:
-        url = route.request.url
-        if url.startswith(REDIRECT_URI):
-            self.arrivals.append(url)
-            body = "<!doctype html><title>app</title><p>signed in</p>"
-        else:
-            body = f'<!doctype html><title>app</title><a id="sign-in" href="{escape(self.sign_in_link)}">Sign in</a>'
-        route.fulfill(status=200, content_type="text/html", body=body)
 
 
 class Browsing:
