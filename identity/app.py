@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,12 +20,30 @@ from identity.logging import configure_logging
 from identity.routes import root_routes, tenant_routes
 from identity.settings import Settings
 from identity.templating import STATIC_DIR, make_templates
+from tenants.admin.routes import admin_routes
+from tenants.admin.web import HANDLERS as ADMIN_HANDLERS
+from tenants.api.routes import root_api_routes, tenant_api_routes
 from tenants.portal.routes import portal_routes, signup_routes
 from tenants.portal.web import HANDLERS as PORTAL_HANDLERS
+
+log = logging.getLogger("identity.app")
 
 
 async def health(_request: object) -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+def _flush_usage(ctx: AppContext) -> None:
+    try:
+        ctx.usage.flush(ctx.sessions)
+    except Exception:  # the database is away: the counts wait for the next flush
+        log.warning("could not store token usage counts", exc_info=True)
+
+
+async def _flush_usage_forever(ctx: AppContext) -> None:
+    while True:
+        await anyio.sleep(ctx.settings.usage_flush_seconds)
+        await anyio.to_thread.run_sync(_flush_usage, ctx)
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Starlette:
@@ -34,7 +53,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_flush_usage_forever, ctx)
+            yield
+            tasks.cancel_scope.cancel()
+        await anyio.to_thread.run_sync(_flush_usage, ctx)
         if engine is None:  # an engine handed in (tests) belongs to the caller
             ctx.engine.dispose()
 
@@ -43,10 +66,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             Route("/healthz", health),
             *root_routes,
             *signup_routes,
-            Mount("/t/{tenant}", routes=[*tenant_routes, *portal_routes]),
+            *root_api_routes,
+            Mount("/admin", routes=admin_routes),
+            Mount("/t/{tenant}", routes=[*tenant_routes, *portal_routes, *tenant_api_routes]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        exception_handlers={**HANDLERS, **PORTAL_HANDLERS},  # type: ignore[arg-type]
+        exception_handlers={**HANDLERS, **PORTAL_HANDLERS, **ADMIN_HANDLERS},  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.ctx = ctx

@@ -1,4 +1,4 @@
-"""The ``identity`` command: serve, migrate, and manage tenants, clients, users, scopes and keys.
+"""The ``identity`` command: serve, migrate, and manage tenants, clients, users, scopes, keys and admins.
 
 Every command takes ``--json`` for machine-readable output; errors go to stderr with exit code 1
 (2 for usage errors, from argparse).
@@ -16,12 +16,15 @@ from typing import Any
 
 from sqlmodel import Session
 
+from identity.admins import AdminError, create_admin
 from identity.clients import ClientError, register_client
 from identity.context import AppContext
 from identity.db import session_scope
 from identity.keys import SUPPORTED_ALGS, rotate, signing_algs
 from identity.settings import Settings, SettingsError
 from identity.users import UserError, create_user
+from tenants.manage.tenants import platform_tenant
+from tenants.models import PLATFORM_SLUG
 from tenants.resolution import find_tenant
 from tenants.service import TenantError, create_tenant, define_scope
 
@@ -80,7 +83,9 @@ def cmd_tenant_update(ctx: AppContext, args: argparse.Namespace) -> None:
 
 def cmd_client_create(ctx: AppContext, args: argparse.Namespace) -> None:
     with session_scope(ctx.sessions) as session:
-        tenant = _tenant(session, args.tenant)
+        # The platform tenant (the platform API's clients) comes into being with its first client.
+        is_platform = args.tenant == PLATFORM_SLUG
+        tenant = platform_tenant(session, ctx.encryptor) if is_platform else _tenant(session, args.tenant)
         new = register_client(
             session,
             tenant.id,
@@ -125,6 +130,15 @@ def cmd_user_create(ctx: AppContext, args: argparse.Namespace) -> None:
         user = create_user(session, tenant.id, email=args.email, password=password, name=args.name or "")
         data = {"id": user.id, "sub": user.id, "email": user.email, "name": user.name, "tenant": tenant.slug}
     _emit(args, data, f"Created user {data['email']} (sub {data['sub']})")
+
+
+def cmd_admin_create(ctx: AppContext, args: argparse.Namespace) -> None:
+    password = _read_password(args)
+    with session_scope(ctx.sessions) as session:
+        admin = create_admin(session, email=args.email, password=password)
+        data = {"id": admin.id, "email": admin.email, "totp_enabled": admin.totp_enabled}
+    console = f"{ctx.settings.public_url}/admin"
+    _emit(args, {**data, "console": console}, f"Created platform admin {data['email']}\n  sign in at {console}")
 
 
 def cmd_scope_create(ctx: AppContext, args: argparse.Namespace) -> None:
@@ -220,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--description", default="")
     sc.set_defaults(func=cmd_scope_create)
 
+    admin = sub.add_parser("admin", help="manage platform admins").add_subparsers(dest="action", required=True)
+    ac = admin.add_parser("create", parents=[common], help="create a platform admin (signs in at /admin)")
+    ac.add_argument("--email", required=True)
+    admin_pw = ac.add_mutually_exclusive_group(required=True)
+    admin_pw.add_argument("--password")
+    admin_pw.add_argument("--password-stdin", action="store_true")
+    ac.set_defaults(func=cmd_admin_create)
+
     keys = sub.add_parser("keys", help="manage signing keys").add_subparsers(dest="action", required=True)
     kr = keys.add_parser("rotate", parents=[common], help="promote the published next key, retire the current one")
     kr.add_argument("--tenant", required=True)
@@ -227,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-REFUSALS = (CommandError, TenantError, ClientError, UserError, SettingsError)
+REFUSALS = (CommandError, TenantError, ClientError, UserError, AdminError, SettingsError)
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:

@@ -14,7 +14,7 @@ from identity.clock import now
 from identity.crypto import SecretHasher, random_token
 from identity.db import tenant_query
 from identity.models.client import Client
-from identity.scopes import known_scopes
+from identity.scopes import is_api_scope, known_scopes
 from tenants.models import ALL_GRANT_TYPES, Tenant
 
 SUPPORTED_GRANT_TYPES = ALL_GRANT_TYPES
@@ -152,6 +152,8 @@ class ClientSpec:
         for scope in self.scopes:
             if scope not in known_scopes:
                 add("scopes", f"scope {scope!r} is not defined for this tenant")
+        if any(is_api_scope(s) for s in self.scopes) and grant_types != ["client_credentials"]:
+            add("scopes", "management API scopes are for machine-to-machine apps (client_credentials only)")
         if self.logo_url and (not self.logo_url.startswith("https://") or len(self.logo_url) > 500):
             add("logo_url", "the logo URL must be an https URL")
         for name, ttl, most in (

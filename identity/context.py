@@ -16,6 +16,7 @@ from identity.db import make_engine, make_sessionmaker
 from identity.directory import Directory
 from identity.keys import KeyCache
 from identity.settings import Settings
+from identity.usage import UsageCounter
 
 
 @dataclass
@@ -27,6 +28,7 @@ class AppContext:
     encryptor: KeyEncryptor
     keys: KeyCache
     directory: Directory
+    usage: UsageCounter
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
@@ -41,4 +43,5 @@ class AppContext:
             hasher=SecretHasher(settings.secret_key),
             encryptor=encryptor,
             keys=KeyCache(encryptor),
+            usage=UsageCounter(),
         )

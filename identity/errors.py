@@ -8,8 +8,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.web import error_page, json_response
-from tenants.resolution import TenantNotFound, TenantSuspended
+from identity.web import error_page, in_transaction, json_response, page
+from tenants.api.problems import ApiProblem, problem_response
+from tenants.models import Tenant
+from tenants.resolution import TenantNotFound, TenantSuspended, find_tenant
 
 log = logging.getLogger("identity.errors")
 
@@ -28,15 +30,43 @@ async def tenant_not_found(request: Request, exc: Exception) -> Response:
     return json_response({"error": "not_found", "error_description": "Unknown tenant."}, 404)
 
 
+def _suspended_message(tenant: Tenant | None) -> str:
+    """What a suspended tenant's visitors read: who is suspended, what that means, and why (if given)."""
+    name = tenant.name if tenant is not None else "This organisation"
+    message = f"{name} is suspended: its sign-in pages and developer portal are unavailable for now."
+    if tenant is not None and tenant.status_reason:
+        message += f" Reason: {tenant.status_reason}"
+    return message
+
+
 async def tenant_suspended(request: Request, exc: Exception) -> Response:
-    message = "This organisation's sign-in service is suspended."
     if wants_page(request):
-        return error_page(request, "Service suspended", message, 403)
+        slug = str(exc.args[0]) if exc.args else ""
+        tenant = await in_transaction(request, lambda session: find_tenant(session, slug))
+        # Not branded: the tenant's stylesheet is one of the endpoints that now refuse.
+        name = tenant.name if tenant is not None else None
+        context = {
+            "title": "Organisation suspended",
+            "message": _suspended_message(tenant),
+            "tenant_name": name,
+            "suspended": True,
+        }
+        return page(request, "identity/error.html", context, 403)
+    message = "This organisation's sign-in service is suspended."
     return json_response({"error": "tenant_suspended", "error_description": message}, 403)
+
+
+def wants_problem(request: Request) -> bool:
+    """The management API answers every error with problem+json (RFC 9457), routing errors included."""
+    path = request.url.path
+    return path.startswith("/api/") or (path.startswith("/t/") and "/api/" in path)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if wants_problem(request):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        return problem_response(ApiProblem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})))
     if wants_page(request):
         return error_page(request, "Error", exc.detail, exc.status_code)
     return json_response({"error": "invalid_request", "error_description": exc.detail}, exc.status_code)
@@ -44,6 +74,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
+    if wants_problem(request):
+        return problem_response(ApiProblem(500, "server_error", "An unexpected error occurred."))
     if wants_page(request):
         return error_page(request, "Something went wrong", "Please try again in a moment.", 500)
     return json_response({"error": "server_error", "error_description": "An unexpected error occurred."}, 500)

@@ -20,6 +20,7 @@ from identity.clock import now
 from identity.crypto import KeyEncryptor, etag_of
 from identity.db import tenant_query
 from identity.models.key import CURRENT, NEXT, RETIRED, SigningKey
+from tenants import audit
 from tenants.models import Tenant
 
 SUPPORTED_ALGS = ("RS256", "ES256", "EdDSA")
@@ -69,11 +70,13 @@ def signing_algs(session: Session, tenant: Tenant) -> set[str]:
     return {row.alg for row in rows}
 
 
-def rotate(session: Session, tenant: Tenant, encryptor: KeyEncryptor) -> list[SigningKey]:
+def rotate(
+    session: Session, tenant: Tenant, encryptor: KeyEncryptor, *, actor: audit.Actor = audit.CLI
+) -> list[SigningKey]:
     """Promote each algorithm's next key, retire the current one, publish a fresh next key.
 
     A retired key stays in JWKS for the longest lifetime of a token it may have signed.
-    Returns the keys that now sign.
+    Returns the keys that now sign. Audited here, so that every caller (CLI, admin) records it.
     """
     t = now()
     keep_for = max(tenant.access_token_ttl, tenant.id_token_ttl) + 60  # 60 s of clock skew
@@ -98,6 +101,7 @@ def rotate(session: Session, tenant: Tenant, encryptor: KeyEncryptor) -> list[Si
     )
     tenant.keys_version += 1
     session.add(tenant)
+    audit.record(session, tenant.id, actor, "keys.rotated", f"tenant:{tenant.slug}", **{k.alg: k.kid for k in promoted})
     session.flush()
     return promoted
 

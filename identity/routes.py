@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from identity.endpoints import authorize, branding, discovery, token, userinfo
+from identity.endpoints import authorize, branding, discovery, introspect, token, userinfo
 from identity.interaction import pages, register
 
 tenant_routes = [
@@ -19,6 +19,7 @@ tenant_routes = [
     Route("/consent", pages.consent_page, methods=["GET"]),
     Route("/consent", pages.consent_submit, methods=["POST"]),
     Route("/token", token.token, methods=["POST"]),
+    Route("/introspect", introspect.introspect, methods=["POST"]),
     Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
     Route("/branding.css", branding.branding_stylesheet, methods=["GET"]),
 ]

@@ -18,6 +18,36 @@ STANDARD_SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "offline_access": ("Stay signed in to the app when you are not using it", ()),
 }
 
+# The management API's scopes (tenants/api). Only machine-to-machine apps (client_credentials) may hold
+# them, and a token that carries them is for the API alone: its audience is the API, not the issuer.
+TENANT_API_SCOPES: dict[str, str] = {
+    "manage:clients": "Manage the organisation's applications and their secrets",
+    "manage:users": "Manage the organisation's users",
+    "manage:members": "Manage the developer team",
+    "manage:scopes": "Manage the organisation's own scopes",
+    "read:audit": "Read the organisation's audit log",
+}
+# The platform API's scopes exist only in the platform tenant (tenants.manage.tenants.PLATFORM_SCOPES);
+# the prefix is reserved in every other tenant.
+PLATFORM_API_PREFIX = "admin:"
+
+
+def is_api_scope(scope: str) -> bool:
+    return scope in TENANT_API_SCOPES or scope.startswith(PLATFORM_API_PREFIX)
+
+
+def token_audience(issuer: str, public_url: str, scopes: list[str]) -> str:
+    """The one audience of a token with these scopes: the issuer (OIDC, the tenant's own APIs), the
+    tenant's management API, or the platform API. Raises ValueError for scopes of more than one."""
+    audiences = {
+        f"{issuer}/api" if s in TENANT_API_SCOPES else f"{public_url}/api/admin" if is_api_scope(s) else issuer
+        for s in scopes
+    }
+    if len(audiences) > 1:
+        raise ValueError("Management API scopes must be requested on their own, without other scopes.")
+    return audiences.pop() if audiences else issuer
+
+
 # Scopes the user may not untick on the consent page: without them the request is meaningless.
 REQUIRED_ON_CONSENT = {OPENID}
 
@@ -47,5 +77,6 @@ def tenant_scopes(session: Session, tenant_id: str) -> dict[str, str]:
 
 def known_scopes(session: Session, tenant_id: str) -> dict[str, str]:
     described = {name: text for name, (text, _) in STANDARD_SCOPES.items()}
+    described.update(TENANT_API_SCOPES)
     described.update(tenant_scopes(session, tenant_id))
     return described

@@ -35,6 +35,8 @@ class Settings:
     password_hash_concurrency: int = 2
     # How long tenants and clients stay cached in each process (seconds; 0 disables the cache).
     cache_seconds: float = 2.0
+    # How often each process adds its token counts to the database (the admin console's usage figures).
+    usage_flush_seconds: float = 5.0
     log_json: bool = False
 
     @property
@@ -63,6 +65,7 @@ class Settings:
             login_throttle_window_seconds=int(get("LOGIN_THROTTLE_WINDOW_SECONDS", "900")),
             password_hash_concurrency=int(get("PASSWORD_HASH_CONCURRENCY", "2")),
             cache_seconds=float(get("CACHE_SECONDS", "2")),
+            usage_flush_seconds=float(get("USAGE_FLUSH_SECONDS", "5")),
             log_json=_bool(get("LOG_JSON", "true" if env == "prod" else "false")),
         )
         settings.validate()

@@ -45,14 +45,15 @@ class Signer:
         subject: str | None,
         grant_id: str | None,
         auth_time: int | None,
+        audience: str | None = None,
     ) -> str:
         """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti (+ scope, auth_time)."""
         issued = now()
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            # The audience is this issuer: the tokens are for our own APIs (userinfo) and for resource
-            # servers of the tenant that trust this issuer.
-            "aud": self.issuer,
+            # The audience is this issuer (userinfo, and resource servers of the tenant that trust it),
+            # unless the scopes are the management API's (identity.scopes.token_audience).
+            "aud": audience or self.issuer,
             "sub": subject or client_id,
             "client_id": client_id,
             "scope": scope,

@@ -94,9 +94,12 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def list_users(session: Session, tenant_id: str, *, q: str = "", page: int = 1, per_page: int = 25) -> UserPage:
+def list_users(
+    session: Session, tenant_id: str, *, q: str = "", page: int = 1, per_page: int = 25, offset: int | None = None
+) -> UserPage:
     """The tenant's users ordered by email, optionally only those whose email or name contains ``q``
-    (case-insensitive), one page at a time (pages count from 1; out-of-range pages are clamped)."""
+    (case-insensitive), one page at a time (pages count from 1; out-of-range pages are clamped), or from
+    ``offset`` when given (the API's paging)."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     query = tenant_query(User, tenant_id)
     q = q.strip()
@@ -108,9 +111,8 @@ def list_users(session: Session, tenant_id: str, *, q: str = "", page: int = 1, 
     total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
     pages = max(1, -(-total // per_page))
     page = min(max(page, 1), pages)
-    rows = session.exec(
-        query.order_by(col(User.email_normalized), col(User.id)).offset((page - 1) * per_page).limit(per_page)
-    )
+    start = (page - 1) * per_page if offset is None else offset
+    rows = session.exec(query.order_by(col(User.email_normalized), col(User.id)).offset(start).limit(per_page))
     return UserPage(list(rows.all()), total, page, per_page)
 
 

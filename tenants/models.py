@@ -10,6 +10,10 @@ from identity.models.base import TenantOwned, new_id
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
+# A tenant is a customer's, or the platform's own: the issuer of the tokens that call the platform
+# management API (/api/admin). There is one platform tenant; it is never listed, suspended or deleted.
+CUSTOMER, PLATFORM = "customer", "platform"
+PLATFORM_SLUG = "platform"
 # The grants this provider implements; each tenant may allow fewer.
 ALL_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
@@ -21,6 +25,9 @@ class Tenant(SQLModel, table=True):
     slug: str = Field(unique=True, max_length=40)
     name: str = Field(max_length=200)
     status: str = Field(default=ACTIVE, max_length=16)
+    # Why the tenant is suspended (shown on its portal and error pages); empty when active.
+    status_reason: str = Field(default="", max_length=500)
+    kind: str = Field(default=CUSTOMER, max_length=16)
     created_at: int = Field(default_factory=now, sa_type=BigInteger)
     # Signing: the ID token algorithm is RS256 unless the tenant chooses otherwise (OIDC requires RS256 support).
     id_token_alg: str = Field(default="RS256", max_length=10)
@@ -43,6 +50,10 @@ class Tenant(SQLModel, table=True):
     def is_suspended(self) -> bool:
         return self.status == SUSPENDED
 
+    @property
+    def is_platform(self) -> bool:
+        return self.kind == PLATFORM
+
 
 class TenantScope(TenantOwned, table=True):
     """A scope a tenant defines for its own APIs; apps may request it and the consent page describes it."""
@@ -55,6 +66,8 @@ class TenantScope(TenantOwned, table=True):
 
 OWNER, ADMIN, DEVELOPER = "owner", "admin", "developer"
 PORTAL_ROLES = (OWNER, ADMIN, DEVELOPER)
+# What each role may do, from least to most.
+ROLE_RANK = {DEVELOPER: 1, ADMIN: 2, OWNER: 3}
 
 
 class Membership(TenantOwned, table=True):
@@ -90,7 +103,11 @@ class AuditEvent(TenantOwned, table=True):
     """Who did what to what, when and from where. Never holds secrets, passwords or tokens."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_tenant_time", "tenant_id", "created_at"),)
+    # Per tenant (the portal, the tenant API) and across tenants (the platform's audit log).
+    __table_args__ = (
+        Index("ix_audit_events_tenant_time", "tenant_id", "created_at"),
+        Index("ix_audit_events_time", "created_at"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     actor: str = Field(max_length=400)  # "user:<sub> <email>", "cli", "admin:<email>"
@@ -99,3 +116,13 @@ class AuditEvent(TenantOwned, table=True):
     ip: str = Field(default="", max_length=64)
     details: dict = Field(default_factory=dict, sa_type=JSON)
     created_at: int = Field(default_factory=now, sa_type=BigInteger)
+
+
+class TokenUsage(TenantOwned, table=True):
+    """Tokens issued per tenant per hour (the admin console's "tokens in the last 24 h"). Counted in memory
+    by each process and added here every few seconds (``identity.usage``), never a write per token."""
+
+    __tablename__ = "token_usage"
+
+    hour: int = Field(primary_key=True, sa_type=BigInteger)  # the hour's first second (Unix time)
+    issued: int = Field(default=0, sa_type=BigInteger)

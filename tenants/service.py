@@ -12,7 +12,7 @@ from identity.crypto import KeyEncryptor
 from identity.db import tenant_query
 from identity.keys import create_initial_keys
 from identity.models.client import Client
-from identity.scopes import STANDARD_SCOPES
+from identity.scopes import STANDARD_SCOPES, is_api_scope
 from tenants.models import ALL_GRANT_TYPES, Tenant, TenantScope
 from tenants.resolution import SLUG_PATTERN, find_tenant
 
@@ -118,6 +118,8 @@ def create_scope(session: Session, tenant: Tenant, *, name: str, description: st
         errors["name"] = ["use printable ASCII without spaces, quotes or backslashes (RFC 6749), e.g. orders:read"]
     elif name in STANDARD_SCOPES:
         errors["name"] = [f"{name!r} is a standard OpenID Connect scope"]
+    elif is_api_scope(name):
+        errors["name"] = [f"{name!r} is reserved for the management API"]
     elif find_scope(session, tenant.id, name) is not None:
         errors["name"] = [f"a scope named {name!r} already exists"]
     problem = _description_problem(description)

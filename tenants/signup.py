@@ -16,7 +16,20 @@ from tenants.models import OWNER, Tenant
 from tenants.resolution import SLUG_PATTERN, find_tenant
 from tenants.service import TenantError, create_tenant
 
-RESERVED_SLUGS = {"admin", "api", "www", "static", "signup", "login", "portal", "auth", "oauth", "help", "status"}
+RESERVED_SLUGS = {
+    "admin",
+    "api",
+    "www",
+    "static",
+    "signup",
+    "login",
+    "portal",
+    "auth",
+    "oauth",
+    "help",
+    "status",
+    "platform",
+}
 
 
 class SignupError(ValueError):

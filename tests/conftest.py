@@ -101,6 +101,8 @@ def make_settings(database_url: str, public_url: str = PUBLIC_URL, **overrides: 
     # No in-process cache by default: tests change rows and look at once (tests/identity/test_cache.py
     # covers the cache itself).
     overrides.setdefault("cache_seconds", 0)
+    # Token usage is flushed explicitly by the tests that look at it (no background writes mid-test).
+    overrides.setdefault("usage_flush_seconds", 3600)
     return Settings(
         database_url=database_url, public_url=public_url, secret_key="test-secret-key-" + "x" * 32, **overrides
     )  # type: ignore[arg-type]

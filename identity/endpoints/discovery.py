@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.crypto import etag_of
-from identity.scopes import CLAIMS_SUPPORTED, known_scopes
+from identity.oauth.introspection import IntrospectionEndpoint
+from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
 from identity.web import app_context, cacheable, current_tenant, in_transaction
 from tenants.models import Tenant
 
@@ -29,6 +30,8 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "grant_types_supported": [g for g in SUPPORTED_GRANT_TYPES if g in tenant.allowed_grant_types],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint": f"{issuer}/introspect",
+        "introspection_endpoint_auth_methods_supported": IntrospectionEndpoint.CLIENT_AUTH_METHODS,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [tenant.id_token_alg],
         "claims_supported": CLAIMS_SUPPORTED,
@@ -51,7 +54,11 @@ async def openid_configuration(request: Request) -> Response:
     if document is None:
 
         def render(session: Session) -> tuple[bytes, str]:
-            doc = metadata(ctx.settings.issuer(tenant.slug), tenant, list(known_scopes(session, tenant.id)))
+            doc = metadata(
+                ctx.settings.issuer(tenant.slug),
+                tenant,
+                [s for s in known_scopes(session, tenant.id) if not is_api_scope(s)],
+            )
             body = json.dumps(doc, separators=(",", ":")).encode()
             return body, etag_of(body)
 

@@ -21,8 +21,9 @@ from identity.models.user import User
 from identity.oauth.server import AuthorizationServer
 from identity.passwords import verify_password
 from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
-from identity.users import find_user_by_email, normalize_email
+from identity.users import email_problem, find_user_by_email, normalize_email
 from identity.web import app_context, error_page, in_transaction, page, redirect
+from tenants import audit
 from tenants.models import Tenant
 
 BAD_CREDENTIALS = "The email or password is incorrect."
@@ -125,16 +126,18 @@ async def login_submit(request: Request) -> Response:
     flow_id, email, password = str(form.get("flow", "")), str(form.get("email", "")), str(form.get("password", ""))
     browser_id = cookies(request).browser_id(request)
     csrf_ok = cookies(request).check_csrf(browser_id, f"login:{flow_id}", str(form.get("csrf_token", "")))
-    keys = throttle.keys_for(normalize_email(email), request.client.host if request.client else "unknown")
+    ip = request.client.host if request.client else ""
+    keys = throttle.keys_for(normalize_email(email), ip or "unknown")
 
     def check(session: Session) -> tuple[View | None, str | None]:
         """Before the expensive hash: the flow, CSRF, the throttle; returns the stored hash to verify."""
         tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None or not csrf_ok:
             return View(tenant=tenant), None
-        if throttle.is_blocked(session, ctx.settings, tenant.id, keys):
-            return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None
         user = find_user_by_email(session, tenant.id, email)
+        if throttle.is_blocked(session, ctx.settings, tenant.id, keys):
+            _login_failed(session, tenant.id, user, email, ip, flow.client_id, "throttled")
+            return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None
         return None, user.password_hash if user is not None and not user.disabled else None
 
     early, stored_hash = await in_transaction(request, check)
@@ -147,11 +150,16 @@ async def login_submit(request: Request) -> Response:
         tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None:
             return View(tenant=tenant)
-        user = find_user_by_email(session, tenant.id, email) if ok else None
-        if user is None or user.disabled:
+        user = find_user_by_email(session, tenant.id, email)
+        if not ok or user is None or user.disabled:
+            reason = "unknown_user" if user is None else "disabled" if user.disabled else "bad_password"
             throttle.record_failure(session, ctx.settings, tenant.id, keys)
+            _login_failed(session, tenant.id, user, email, ip, flow.client_id, reason)
             return _login_error(request, tenant, flow, session, email, BAD_CREDENTIALS, 401)
         throttle.record_success(session, tenant.id, keys)
+        audit.record(
+            session, tenant.id, user_actor(user, ip), "login.succeeded", f"user:{user.id}", client_id=flow.client_id
+        )
         session_id = browser_cookies.start_session(session, tenant, user, cookies(request).session_id(request))
         server = AuthorizationServer(ctx, session, tenant)
         view = after_login(server, request, flow, user, now())
@@ -159,6 +167,20 @@ async def login_submit(request: Request) -> Response:
         return view
 
     return render(request, await in_transaction(request, complete))
+
+
+def user_actor(user: User, ip: str) -> audit.Actor:
+    return audit.Actor(f"user:{user.id} {user.email}", ip)
+
+
+def _login_failed(
+    session: Session, tenant_id: str, user: User | None, email: str, ip: str, client_id: str, reason: str
+) -> None:
+    """Committed with the throttle counters. The target is what was typed in the email field, never the password."""
+    actor = user_actor(user, ip) if user is not None else audit.Actor("anonymous", ip)
+    # People sometimes type their password into the email field: keep only what looks like an address.
+    target = normalize_email(email)[:320] if email_problem(email) is None else "(not an email address)"
+    audit.record(session, tenant_id, actor, "login.failed", target, reason=reason, client_id=client_id)
 
 
 def _login_error(
@@ -206,6 +228,7 @@ async def consent_submit(request: Request) -> Response:
     flow_id = str(form.get("flow", ""))
     browser_id = cookies(request).browser_id(request)
     csrf_ok = cookies(request).check_csrf(browser_id, f"consent:{flow_id}", str(form.get("csrf_token", "")))
+    ip = request.client.host if request.client else ""
     approved = form.get("decision") == "approve"
     chosen = {str(v) for v in form.getlist("scope")}
 
@@ -217,14 +240,15 @@ async def consent_submit(request: Request) -> Response:
         user = session.get(User, (tenant.id, flow.user_id))
         if user is None or user.disabled:
             return View(tenant=tenant)
-        if not approved:
-            return _finish(server, request, flow, None, None, None)
         requested = flows.requested_scopes(flow)
         # Optional scopes are the user's to drop; required ones (openid) always stay.
         granted = [s for s in requested if s in REQUIRED_ON_CONSENT or s in chosen]
-        if not granted:  # nothing left to grant is a refusal
+        target = f"client:{flow.client_id}"
+        if not approved or not granted:  # nothing left to grant is a refusal
+            audit.record(session, tenant.id, user_actor(user, ip), "consent.denied", target)
             return _finish(server, request, flow, None, None, None)
         flows.remember(session, tenant, user.id, flow.client_id, requested, granted)
+        audit.record(session, tenant.id, user_actor(user, ip), "consent.granted", target, scopes=granted)
         return _finish(server, request, flow, user, flow.auth_time, " ".join(granted))
 
     return render(request, await in_transaction(request, work))

@@ -1,13 +1,16 @@
 """All tables, imported together so ``SQLModel.metadata`` is complete (Alembic reads it)."""
 
+from identity.models.admin import AdminSession, PlatformAdmin
 from identity.models.client import Client
 from identity.models.grant import AuthorizationCode, Grant, RefreshToken
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle
 from identity.models.key import SigningKey
 from identity.models.user import User
-from tenants.models import AuditEvent, Invitation, Membership, Tenant, TenantScope
+from tenants.models import AuditEvent, Invitation, Membership, Tenant, TenantScope, TokenUsage
 
 __all__ = [
+    "AdminSession",
+    "PlatformAdmin",
     "AuditEvent",
     "Invitation",
     "Membership",
@@ -22,5 +25,6 @@ __all__ = [
     "SigningKey",
     "Tenant",
     "TenantScope",
+    "TokenUsage",
     "User",
 ]

@@ -18,7 +18,7 @@ from authlib.oidc.core import OpenIDCode as AuthlibOpenIDCode
 
 from identity.models.grant import AuthorizationCode, RefreshToken
 from identity.oauth import store
-from identity.scopes import OFFLINE_ACCESS, OPENID, join, split
+from identity.scopes import OFFLINE_ACCESS, OPENID, join, split, token_audience
 
 if TYPE_CHECKING:
     from identity.oauth.server import AuthorizationServer
@@ -112,6 +112,10 @@ class ClientCredentialsGrant(_IssuesTokens, grants.ClientCredentialsGrant):
         requested = split(self.request.payload.scope)
         if requested and not set(requested) <= set(allowed):
             raise InvalidScopeError("The client is not allowed some of the requested scopes.")
+        try:
+            token_audience(self.server.issuer, self.server.ctx.settings.public_url, requested or allowed)
+        except ValueError as error:
+            raise InvalidScopeError(str(error)) from error
         self.request.scope = join(requested or allowed)
 
     @hooked

@@ -25,7 +25,7 @@ from identity.oauth.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
 )
-from identity.scopes import OFFLINE_ACCESS, split
+from identity.scopes import OFFLINE_ACCESS, split, token_audience
 from identity.tokens import Signer
 from identity.userinfo_claims import user_claims
 from tenants.models import Tenant
@@ -112,6 +112,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         elif request.refresh_token is not None:
             grant_id = request.refresh_token.grant_id
         ttl = client.row.access_token_ttl or self.tenant.access_token_ttl
+        self.ctx.usage.count(self.tenant.id)
         token: dict[str, Any] = {
             "token_type": "Bearer",
             "access_token": self.signer.access_token(
@@ -121,6 +122,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
                 subject=user.id if user is not None else None,
                 grant_id=grant_id,
                 auth_time=auth_time,
+                audience=token_audience(self.issuer, self.ctx.settings.public_url, split(scope)),
             ),
             "expires_in": ttl,
             "scope": scope,

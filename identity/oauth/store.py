@@ -18,6 +18,7 @@ from identity.crypto import random_token, sha256_hex
 from identity.db import tenant_query
 from identity.models.grant import AuthorizationCode, Grant, RefreshToken
 from identity.models.user import User
+from tenants import audit
 from tenants.models import Tenant
 
 log = logging.getLogger("identity.tokens")
@@ -25,6 +26,8 @@ log = logging.getLogger("identity.tokens")
 CODE_TTL = 60
 # Set on the session when a request revoked a grant, so the token endpoint commits despite the error.
 REVOKED_GRANT = "revoked_grant"
+# The audit action of a replay, by what was presented again.
+REPLAY_EVENTS = {AuthorizationCode: "code.replay_detected", RefreshToken: "token.reuse_detected"}
 
 
 def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> AuthorizationCode:
@@ -70,8 +73,9 @@ def _claim_once(
     what: str,
 ) -> Any | None:
     """Mark the row of ``secret`` used, for this client, once: one ``UPDATE … WHERE <used> IS NULL``.
-    If it was already used, this is a replay: revoke the grant it belongs to. Returns the claimed row if
-    it is still valid (not expired, grant not revoked)."""
+    If it was already used, this is a replay: revoke the grant it belongs to and audit it (the token
+    endpoint commits both despite the error). Returns the claimed row if it is still valid (not
+    expired, grant not revoked)."""
     table = model.__table__.c
     where = (table.tenant_id == tenant.id, table[hash_column] == sha256_hex(secret), table.client_id == client_id)
     claimed = session.exec(
@@ -82,6 +86,10 @@ def _claim_once(
         if previous is not None:
             log.warning("%s presented again; revoking its grant", what, extra={"tenant": tenant.slug})
             revoke_grant(session, tenant, previous.grant_id)
+            actor = audit.Actor(f"client:{client_id}")
+            target = f"grant:{previous.grant_id}"
+            action = REPLAY_EVENTS[model]
+            audit.record(session, tenant.id, actor, action, target, client_id=client_id, user=previous.user_id)
         return None
     row = claimed[0]
     if row.expires_at < now() or is_grant_revoked(session, tenant, row.grant_id):
@@ -133,13 +141,12 @@ def revoke_grant(session: Session, tenant: Tenant, grant_id: str) -> None:
     )
 
 
-def revoke_user_grants(session: Session, tenant_id: str, user_id: str) -> int:
-    """Revoke every live grant of a user in one statement; returns how many."""
-    result = session.exec(
-        update(Grant)
-        .where(col(Grant.tenant_id) == tenant_id, col(Grant.user_id) == user_id, col(Grant.revoked_at).is_(None))
-        .values(revoked_at=now())
-    )
+def revoke_user_grants(session: Session, tenant_id: str, user_id: str, client_id: str | None = None) -> int:
+    """Revoke every live grant of a user (only those of ``client_id`` if given) in one statement; returns how many."""
+    where = [col(Grant.tenant_id) == tenant_id, col(Grant.user_id) == user_id, col(Grant.revoked_at).is_(None)]
+    if client_id is not None:
+        where.append(col(Grant.client_id) == client_id)
+    result = session.exec(update(Grant).where(*where).values(revoked_at=now()))
     return int(result.rowcount or 0)
 
 
@@ -162,6 +169,17 @@ def user_of_live_grant(session: Session, tenant: Tenant, grant_id: str, user_id:
         .where(User.id == user_id, Grant.id == grant_id, col(Grant.revoked_at).is_(None), col(User.disabled).is_(False))
     )
     return session.exec(query).first()
+
+
+def live_refresh_token(session: Session, tenant: Tenant, token: str) -> RefreshToken | None:
+    """The refresh token's row if it can still be exchanged: not rotated, not expired, its grant live and its
+    user enabled. Reads only (introspection); the token endpoint claims with ``rotate_refresh_token``."""
+    row = session.exec(
+        tenant_query(RefreshToken, tenant.id).where(RefreshToken.token_hash == sha256_hex(token))
+    ).first()
+    if row is None or row.rotated_at is not None or row.expires_at < now():
+        return None
+    return row if user_of_live_grant(session, tenant, row.grant_id, row.user_id) is not None else None
 
 
 def active_user(session: Session, tenant: Tenant, user_id: str) -> User | None:

@@ -16,10 +16,9 @@ from identity.browser import cookies
 from identity.models.user import User
 from tenants.audit import Actor
 from tenants.members import role_of
-from tenants.models import ADMIN, DEVELOPER, OWNER, Tenant
+from tenants.models import DEVELOPER, ROLE_RANK, Tenant
 
-# What each role may do, from least to most.
-RANK = {DEVELOPER: 1, ADMIN: 2, OWNER: 3}
+RANK = ROLE_RANK
 
 
 class NotSignedIn(Exception):
@@ -54,7 +53,7 @@ class Member:
 
     @property
     def actor(self) -> Actor:
-        return Actor(f"user:{self.user.id} {self.user.email}", self.ip)
+        return Actor(f"user:{self.user.id} {self.user.email}", self.ip, self.role, self.user.id)
 
     def can(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]

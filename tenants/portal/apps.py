@@ -8,24 +8,15 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.clients import (
-    APP_TYPES,
-    ClientError,
-    ClientSpec,
-    delete_client,
-    find_client,
-    list_clients,
-    register_client,
-    rotate_secret,
-    update_client,
-)
+from identity.clients import APP_TYPES, ClientSpec, list_clients
 from identity.models.client import Client
 from identity.scopes import known_scopes
 from identity.web import app_context, in_transaction, redirect
-from tenants import audit
+from tenants.manage import apps as manage
+from tenants.manage.errors import Invalid
 from tenants.portal import forms
-from tenants.portal.access import Member, NotFound, require_member
-from tenants.portal.web import forget_once, portal_page, show_once, take_once
+from tenants.portal.access import Member, require_member
+from tenants.portal.web import forget_once, portal_page, refusals, show_once, take_once
 from tenants.resolution import resolve_tenant
 
 APP_TYPE_LABELS = {
@@ -37,10 +28,8 @@ APP_TYPE_LABELS = {
 
 
 def _app(session: Session, member: Member, client_id: str) -> Client:
-    client = find_client(session, member.tenant.id, client_id)
-    if client is None or client.first_party:
-        raise NotFound(client_id)
-    return client
+    with refusals(member):
+        return manage.get_app(session, member.tenant, client_id)
 
 
 def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str]]]:
@@ -120,35 +109,11 @@ async def app_create(request: Request) -> Response:
         spec, errors = _spec_from(form, forms.text(form, "app_type") or "web")
         if not errors:
             try:
-                new = register_client(
-                    session,
-                    member.tenant.id,
-                    ctx.hasher,
-                    name=spec.name,
-                    redirect_uris=spec.redirect_uris,
-                    public=spec.public,
-                    grant_types=spec.grant_types,
-                    scopes=spec.scopes,
-                    dev=not ctx.settings.is_prod,
-                    app_type=spec.app_type,
-                    description=spec.description,
-                    logo_url=spec.logo_url,
-                    post_logout_redirect_uris=spec.post_logout_redirect_uris,
-                    access_token_ttl=spec.access_token_ttl,
-                    refresh_token_ttl=spec.refresh_token_ttl,
-                )
-            except ClientError as error:
-                errors = error.fields or {"name": [str(error)]}
+                with refusals(member):
+                    new = manage.create_app(session, ctx, member.tenant, member.actor, spec)
+            except Invalid as error:
+                errors = error.fields or {"name": [error.message]}
             else:
-                audit.record(
-                    session,
-                    member.tenant.id,
-                    member.actor,
-                    "client.created",
-                    new.client.id,
-                    name=new.client.name,
-                    app_type=new.client.app_type,
-                )
                 once = {"client_id": new.client.id, "secret": new.client_secret, "created": True}
                 return show_once(request, redirect(f"/t/{slug}/portal/apps/{new.client.id}", 303), slug, once)
         return portal_page(
@@ -220,13 +185,12 @@ async def app_update(request: Request) -> Response:
         spec.grant_types = list(client.grant_types)
         if not errors:
             try:
-                update_client(session, client, spec, dev=not ctx.settings.is_prod)
-            except ClientError as error:
-                errors = error.fields or {"name": [str(error)]}
+                with refusals(member):
+                    manage.update_app(session, ctx, member.tenant, member.actor, client, spec)
+            except Invalid as error:  # the refused edit is not kept on the row (and the transaction rolls back)
+                errors = error.fields or {"name": [error.message]}
             else:
-                audit.record(session, member.tenant.id, member.actor, "client.updated", client.id, name=client.name)
                 return redirect(f"/t/{slug}/portal/apps/{client.id}?notice=saved", 303)
-        session.expire(client)  # nothing of the refused edit is kept (the transaction also rolls back)
         return _detail(request, session, member, client, errors=errors, status=400, values=spec)
 
     return await in_transaction(request, work, keep=lambda _s, response: response.status_code < 400)
@@ -242,17 +206,12 @@ async def app_rotate_secret(request: Request) -> Response:
         client = _app(session, member, client_id)
         grace = forms.optional_int(form, "grace_seconds")
         try:
-            secret = rotate_secret(session, client, ctx.hasher, grace_seconds=grace if isinstance(grace, int) else 0)
-        except ClientError as error:
-            return _detail(request, session, member, client, errors={"secret": [str(error)]}, status=400)
-        audit.record(
-            session,
-            member.tenant.id,
-            member.actor,
-            "client.secret_rotated",
-            client.id,
-            grace_seconds=grace if isinstance(grace, int) else 0,
-        )
+            with refusals(member):
+                secret = manage.rotate_app_secret(
+                    session, ctx, member.tenant, member.actor, client, grace if isinstance(grace, int) else 0
+                )
+        except Invalid as error:
+            return _detail(request, session, member, client, errors={"secret": [error.message]}, status=400)
         once = {"client_id": client.id, "secret": secret, "created": False}
         return show_once(request, redirect(f"/t/{slug}/portal/apps/{client.id}", 303), slug, once)
 
@@ -281,8 +240,8 @@ async def app_delete(request: Request) -> Response:
         if forms.text(form, "confirm_name") != client.name:
             context = {"app": client, "error": "Type the app's name exactly to confirm."}
             return portal_page(request, member, "portal/app_delete.html", context, section="apps", status=400)
-        delete_client(session, client)
-        audit.record(session, member.tenant.id, member.actor, "client.deleted", client_id, name=client.name)
+        with refusals(member):
+            manage.delete_app(session, member.tenant, member.actor, client)
         return redirect(f"/t/{slug}/portal?deleted=1", 303)
 
     return await in_transaction(request, work)

@@ -77,7 +77,7 @@ def _events(session: Session, tenant_id: str, page: int, action: str) -> tuple[l
 
 async def audit_page(request: Request) -> Response:
     slug = request.path_params["tenant"]
-    action = request.query_params.get("action", "").strip()
+    action = forms.query_text(request, "action")
     wanted = forms.page_number(request.query_params.get("page", "1"))
 
     def work(session: Session) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.datastructures import FormData
 
 
@@ -36,3 +38,9 @@ def page_number(raw: str | None) -> int:
     """A 1-based page number from a query string; anything else is page 1."""
     raw = raw or ""
     return max(int(raw), 1) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 1
+
+
+def query_text(request: Any, name: str, most: int = 200) -> str:
+    """A search filter from the query string, without control characters (PostgreSQL refuses NUL)."""
+    value = request.query_params.get(name, "")
+    return "".join(ch for ch in value if ord(ch) >= 0x20 and ord(ch) != 0x7F).strip()[:most]

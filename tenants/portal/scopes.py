@@ -14,13 +14,13 @@ from starlette.routing import Route
 from identity.clients import list_clients
 from identity.scopes import STANDARD_SCOPES, tenant_scopes
 from identity.web import in_transaction, redirect
-from tenants import audit
+from tenants.manage import scopes as manage
+from tenants.manage.errors import Conflict, Invalid
 from tenants.models import TenantScope
 from tenants.portal import forms
-from tenants.portal.access import Member, NotFound, require_member
-from tenants.portal.web import portal_page
+from tenants.portal.access import Member, require_member
+from tenants.portal.web import portal_page, refusals
 from tenants.resolution import resolve_tenant
-from tenants.service import ScopeError, create_scope, delete_scope, describe_scope, find_scope
 
 NOTICES = {
     "created": "Scope created. Allow it on an app to let that app request it.",
@@ -91,14 +91,12 @@ async def scope_create(request: Request) -> Response:
         member = _member(session, request, slug, form)
         name, description = forms.text(form, "name", 200), forms.text(form, "description", 2000)
         try:
-            scope = create_scope(session, member.tenant, name=name, description=description)
-        except ScopeError as error:
-            errors = error.fields or {"name": [str(error)]}
+            with refusals(member):
+                manage.define_scope(session, member.tenant, member.actor, name=name, description=description)
+        except (Invalid, Conflict) as error:  # a name taken is a conflict, shown on the form like the rest
+            errors = error.fields or {"name": [error.message]}
             values = {"name": name, "description": description}
             return _list(request, session, member, errors=errors, values=values, status=400)
-        audit.record(
-            session, member.tenant.id, member.actor, "scope.created", scope.name, description=scope.description
-        )
         return redirect(f"/t/{slug}/portal/scopes?notice=created", 303)
 
     return await in_transaction(request, work, keep=_kept)
@@ -106,10 +104,8 @@ async def scope_create(request: Request) -> Response:
 
 def _scope(session: Session, member: Member, name: str) -> TenantScope:
     """One of this tenant's scopes by name, or 404 (another tenant's scope of the same name is not it)."""
-    scope = find_scope(session, member.tenant.id, name)
-    if scope is None:
-        raise NotFound(name)
-    return scope
+    with refusals(member):
+        return manage.get_scope(session, member.tenant, name)
 
 
 async def scope_update(request: Request) -> Response:
@@ -119,24 +115,15 @@ async def scope_update(request: Request) -> Response:
     def work(session: Session) -> Response:
         member = _member(session, request, slug, form)
         scope = _scope(session, member, forms.text(form, "name", 200))
-        name, previous, description = scope.name, scope.description, forms.text(form, "description", 2000)
+        name, description = scope.name, forms.text(form, "description", 2000)
         try:
-            describe_scope(session, member.tenant, name, description)
-        except ScopeError as error:
-            session.expire(scope)  # nothing of the refused edit is kept (the transaction also rolls back)
-            problems = error.fields or {"description": [str(error)]}
+            with refusals(member):
+                manage.redescribe_scope(session, member.tenant, member.actor, scope, description)
+        except Invalid as error:  # the refused edit is not kept on the row (and the transaction rolls back)
+            problems = error.fields or {"description": [error.message]}
             return _list(
                 request, session, member, row_errors={name: problems}, row_values={name: description}, status=400
             )
-        audit.record(
-            session,
-            member.tenant.id,
-            member.actor,
-            "scope.updated",
-            name,
-            description=scope.description,
-            previous_description=previous,
-        )
         return redirect(f"/t/{slug}/portal/scopes?notice=saved", 303)
 
     return await in_transaction(request, work, keep=_kept)
@@ -149,12 +136,12 @@ async def scope_delete(request: Request) -> Response:
     def work(session: Session) -> Response:
         member = _member(session, request, slug, form)
         scope = _scope(session, member, forms.text(form, "name", 200))
-        name, description = scope.name, scope.description
+        name = scope.name
         try:
-            delete_scope(session, member.tenant, name)
-        except ScopeError as error:
-            return _list(request, session, member, row_errors={name: {"delete": [str(error)]}}, status=409)
-        audit.record(session, member.tenant.id, member.actor, "scope.deleted", name, description=description)
+            with refusals(member):
+                manage.remove_scope(session, member.tenant, member.actor, scope)
+        except Conflict as error:  # still allowed for an app
+            return _list(request, session, member, row_errors={name: {"delete": [error.message]}}, status=409)
         return redirect(f"/t/{slug}/portal/scopes?notice=deleted", 303)
 
     return await in_transaction(request, work, keep=_kept)

@@ -1,5 +1,5 @@
 """Portal: branding and tenant settings (admins and owners). One form; every field is validated by
-``tenants.service.update_settings`` and a refusal is shown next to the field it concerns."""
+``tenants.manage.settings.change_settings`` and a refusal is shown next to the field it concerns."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from starlette.routing import Route
 
 from identity.branding import is_hex_color
 from identity.web import in_transaction, redirect
-from tenants import audit
+from tenants.manage.errors import Invalid
+from tenants.manage.settings import change_settings
 from tenants.models import ADMIN
 from tenants.portal import forms
 from tenants.portal.access import Member, require_member
-from tenants.portal.web import portal_page
+from tenants.portal.web import portal_page, refusals
 from tenants.resolution import resolve_tenant
-from tenants.service import SETTING_RANGES, settings_of, update_settings
+from tenants.service import SETTING_RANGES, settings_of
 
 GRANT_TYPE_LABELS = {
     "authorization_code": "Authorization code (users sign in through the hosted pages)",
@@ -96,21 +97,13 @@ async def settings_save(request: Request) -> Response:
         member = require_member(
             session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
         )
-        before = settings_of(member.tenant)
-        values = _values_from(form, before)
-        errors = update_settings(session, member.tenant, **values)
-        if errors:
-            return _page(request, member, values, errors=errors, status=400)
-        after = settings_of(member.tenant)
-        changed = {name: after[name] for name in after if after[name] != before[name]}
-        if not changed:
-            return redirect(f"/t/{slug}/portal/settings?notice=unchanged", 303)
-        audit.record(
-            session, member.tenant.id, member.actor, "tenant.settings_updated", member.tenant.slug, changed=changed
-        )
-        if "audit_retention_days" in changed:  # a shorter retention applies now, not at the next log visit
-            audit.purge_expired(session, member.tenant.id, member.tenant.audit_retention_days)
-        return redirect(f"/t/{slug}/portal/settings?notice=saved", 303)
+        values = _values_from(form, settings_of(member.tenant))
+        try:
+            with refusals(member):
+                changed = change_settings(session, member.tenant, member.actor, **values)
+        except Invalid as error:
+            return _page(request, member, values, errors=error.fields, status=400)
+        return redirect(f"/t/{slug}/portal/settings?notice={'saved' if changed else 'unchanged'}", 303)
 
     return await in_transaction(request, work, keep=lambda _s, response: response.status_code < 400)
 

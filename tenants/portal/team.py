@@ -26,25 +26,17 @@ from identity.crypto import random_token
 from identity.interaction import throttle
 from identity.models.user import User
 from identity.passwords import password_problem, verify_password
-from identity.users import UserError, email_problem, find_user_by_email, get_user, normalize_email
+from identity.users import UserError, find_user_by_email, normalize_email
 from identity.web import app_context, in_transaction, redirect
 from tenants import audit
-from tenants.members import (
-    MemberError,
-    accept_invitation,
-    change_role,
-    find_invitation,
-    invite,
-    members,
-    pending_invitations,
-    remove_member,
-    role_of,
-)
+from tenants.manage import team as manage
+from tenants.manage.errors import Conflict, Invalid
+from tenants.manage.users import NAME_MAX
+from tenants.members import MemberError, accept_invitation, find_invitation, members, pending_invitations, role_of
 from tenants.models import ADMIN, OWNER, PORTAL_ROLES, Invitation, Tenant
 from tenants.portal import forms
-from tenants.portal.access import Forbidden, Member, NotFound, require_member
-from tenants.portal.users import NAME_MAX
-from tenants.portal.web import plain_page, portal_page
+from tenants.portal.access import Member, require_member
+from tenants.portal.web import plain_page, portal_page, refusals
 from tenants.resolution import resolve_tenant
 
 ROLE_HELP = {
@@ -57,7 +49,6 @@ NOTICES = {
     "removed": "Member removed from the team. Their user account still exists (see Users).",
     "unchanged": "Nothing to change.",
 }
-OWNER_ONLY = "Only an owner can grant or take away the owner role."
 BAD_PASSWORD = "The password is incorrect."
 THROTTLED = "Too many failed attempts. Wait a few minutes, then try again."
 
@@ -76,12 +67,12 @@ def _team_page(
     invite_values: dict[str, str] | None = None,
     invited: dict[str, str] | None = None,
 ) -> Response:
-    grantable = [r for r in PORTAL_ROLES if r != OWNER or member.can(OWNER)]
+    grantable = [r for r in PORTAL_ROLES if manage.may_handle_role(member.actor, r)]
     rows = [
         {
             "membership": m,
             "user": u,
-            "manageable": member.can(ADMIN) and (m.role != OWNER or member.can(OWNER)),
+            "manageable": member.can(ADMIN) and manage.may_handle_role(member.actor, m.role),
             "is_self": u.id == member.user.id,
         }
         for m, u in members(session, member.tenant.id)
@@ -126,52 +117,24 @@ async def team_invite(request: Request) -> Response:
         member = require_member(
             session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
         )
-        errors: dict[str, list[str]] = {}
-        if values["role"] not in PORTAL_ROLES:
-            errors["role"] = ["Choose a role: owner, admin or developer."]
-        elif values["role"] == OWNER and not member.can(OWNER):
-            raise Forbidden(member.tenant, OWNER_ONLY)
-        if problem := email_problem(values["email"]):
-            errors["email"] = [problem]
-        else:
-            existing = find_user_by_email(session, member.tenant.id, values["email"])
-            if existing is not None and role_of(session, member.tenant.id, existing.id) is not None:
-                errors["email"] = [f"{existing.email} is already on the team: change their role below instead."]
-            elif existing is not None and existing.disabled:
-                errors["email"] = [f"{existing.email} is disabled: enable the user first (Users)."]
-        if errors:
-            return _team_page(request, session, member, status=400, invite_errors=errors, invite_values=values)
         try:
-            new = invite(
-                session, member.tenant.id, email=values["email"], role=values["role"], invited_by=member.user.id
-            )
-        except MemberError as error:
-            return _team_page(
-                request, session, member, status=400, invite_errors={"email": [str(error)]}, invite_values=values
-            )
-        audit.record(
-            session,
-            member.tenant.id,
-            member.actor,
-            "member.invited",
-            new.invitation.id,
-            email=new.invitation.email,
-            role=new.invitation.role,
-        )
+            with refusals(member):
+                new = manage.invite_member(
+                    session,
+                    member.tenant,
+                    member.actor,
+                    email=values["email"],
+                    role=values["role"],
+                    invited_by=member.user.id,
+                )
+        except (Invalid, Conflict) as error:
+            errors = error.fields or {"email": [error.message]}
+            return _team_page(request, session, member, status=400, invite_errors=errors, invite_values=values)
         link = f"{settings.public_url}/t/{slug}/portal/invitations/{new.token}"
         invited = {"email": new.invitation.email, "role": new.invitation.role, "link": link}
         return _team_page(request, session, member, invited=invited)
 
     return await in_transaction(request, work, keep=_refused)
-
-
-def _target(session: Session, member: Member, user_id: str) -> tuple[User, str]:
-    """A member of this tenant's team (another tenant's id, or a non-member, is a 404)."""
-    user = get_user(session, member.tenant.id, user_id)
-    role = role_of(session, member.tenant.id, user_id) if user is not None else None
-    if user is None or role is None:
-        raise NotFound(user_id)
-    return user, role
 
 
 async def team_change_role(request: Request) -> Response:
@@ -183,28 +146,12 @@ async def team_change_role(request: Request) -> Response:
         member = require_member(
             session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
         )
-        user, old_role = _target(session, member, user_id)
-        if new_role not in PORTAL_ROLES:
-            return _team_page(request, session, member, status=400, error="Choose a role: owner, admin or developer.")
-        if OWNER in (old_role, new_role) and not member.can(OWNER):
-            raise Forbidden(member.tenant, OWNER_ONLY)
-        if new_role == old_role:
-            return redirect(f"/t/{slug}/portal/team?notice=unchanged", 303)
         try:
-            change_role(session, member.tenant.id, user.id, new_role)
-        except MemberError as error:
-            return _team_page(request, session, member, status=400, error=f"{user.email}: {error}.")
-        audit.record(
-            session,
-            member.tenant.id,
-            member.actor,
-            "member.role_changed",
-            user.id,
-            email=user.email,
-            old_role=old_role,
-            new_role=new_role,
-        )
-        return redirect(f"/t/{slug}/portal/team?notice=role", 303)
+            with refusals(member):
+                changed = manage.change_member_role(session, member.tenant, member.actor, user_id, new_role)
+        except (Invalid, Conflict) as error:
+            return _team_page(request, session, member, status=400, error=error.message)
+        return redirect(f"/t/{slug}/portal/team?notice={'role' if changed else 'unchanged'}", 303)
 
     return await in_transaction(request, work, keep=_refused)
 
@@ -217,14 +164,11 @@ async def team_remove(request: Request) -> Response:
         member = require_member(
             session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
         )
-        user, role = _target(session, member, user_id)
-        if role == OWNER and not member.can(OWNER):
-            raise Forbidden(member.tenant, OWNER_ONLY)
         try:
-            remove_member(session, member.tenant.id, user.id)
-        except MemberError as error:
-            return _team_page(request, session, member, status=400, error=f"{user.email}: {error}.")
-        audit.record(session, member.tenant.id, member.actor, "member.removed", user.id, email=user.email, role=role)
+            with refusals(member):
+                user = manage.remove_team_member(session, member.tenant, member.actor, user_id)
+        except (Invalid, Conflict) as error:
+            return _team_page(request, session, member, status=400, error=error.message)
         if user.id == member.user.id:  # they left the team: the portal now tells them they are not a member
             return redirect(f"/t/{slug}/portal", 303)
         return redirect(f"/t/{slug}/portal/team?notice=removed", 303)

@@ -1,44 +1,30 @@
 """Portal: the tenant's end users (list and search, create, detail, disable/enable, reset password, delete).
 
-Managed by admins and owners; developers get the 403 page. Users are only ever looked up through the
-tenant (``get_user(session, tenant_id, user_id)``), so another tenant's user id is a 404 like an unknown one.
-An admin cannot change an owner's account, and nobody can disable or delete their own.
+Managed by admins and owners; developers get the 403 page. The rules (another tenant's user id is a 404
+like an unknown one; an admin cannot change an owner's account; nobody disables or deletes their own) and
+the audit events are ``tenants.manage.users``'s.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from identity.models.user import User
-from identity.passwords import password_problem
-from identity.users import (
-    UserError,
-    create_user,
-    delete_user,
-    email_problem,
-    get_user,
-    list_users,
-    normalize_email,
-    reset_password,
-    set_disabled,
-)
+from identity.users import list_users, normalize_email
 from identity.web import in_transaction, redirect
-from tenants import audit
+from tenants.manage import users as manage
+from tenants.manage.errors import Conflict, Invalid
 from tenants.members import role_of
 from tenants.models import ADMIN
 from tenants.portal import forms
-from tenants.portal.access import RANK, Forbidden, Member, NotFound, require_member
-from tenants.portal.web import portal_page
+from tenants.portal.access import Member, require_member
+from tenants.portal.web import portal_page, refusals
 from tenants.resolution import resolve_tenant
 
 PER_PAGE = 25
-NAME_MAX = 200
 
 NOTICES = {
     "created": "User created. They can sign in with the email and password you chose.",
@@ -50,20 +36,8 @@ NOTICES = {
 
 
 def _user(session: Session, member: Member, user_id: str) -> User:
-    user = get_user(session, member.tenant.id, user_id)
-    if user is None:
-        raise NotFound(user_id)
-    return user
-
-
-def _guard(session: Session, member: Member, user: User) -> str | None:
-    """The user's portal role; refuse (403) when it outranks the acting member (an admin and an owner)."""
-    role = role_of(session, member.tenant.id, user.id)
-    if role is not None and RANK[role] > RANK[member.role]:
-        raise Forbidden(
-            member.tenant, f"{user.email} is an {role} of the developer portal: only an owner can change their account."
-        )
-    return role
+    with refusals(member):
+        return manage.get_end_user(session, member.tenant, user_id)
 
 
 def _detail(
@@ -94,7 +68,7 @@ def _refused(_session: Session, response: Response) -> bool:
 
 async def users_list(request: Request) -> Response:
     slug = request.path_params["tenant"]
-    q = request.query_params.get("q", "").strip()[:200]
+    q = forms.query_text(request, "q")
     page = forms.page_number(request.query_params.get("page", "1"))
 
     def work(session: Session) -> Response:
@@ -136,29 +110,14 @@ async def user_create(request: Request) -> Response:
         member = require_member(
             session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
         )
-        errors: dict[str, list[str]] = {}
-        if problem := email_problem(values["email"]):
-            errors["email"] = [problem]
-        if len(values["name"]) > NAME_MAX:
-            errors["name"] = [f"Name must be at most {NAME_MAX} characters."]
-        if not password:
-            errors["password"] = ["Choose a password for the user."]
-        elif problem := password_problem(password):
-            errors["password"] = [problem]
-        if not errors:
-            try:
-                user = create_user(
-                    session, member.tenant.id, email=values["email"], password=password, name=values["name"]
+        try:
+            with refusals(member):
+                user = manage.create_end_user(
+                    session, member.tenant, member.actor, email=values["email"], password=password, name=values["name"]
                 )
-            except UserError as error:  # the address is already taken
-                errors["email"] = [str(error)]
-            except IntegrityError:  # taken by a request that committed while this one ran
-                session.rollback()
-                errors["email"] = [f"a user with email {values['email']} already exists in this tenant"]
-            else:
-                audit.record(session, member.tenant.id, member.actor, "user.created", user.id, email=user.email)
-                return redirect(f"/t/{slug}/portal/users/{user.id}?notice=created", 303)
-        return _form_page(request, member, values, errors, status=400)
+        except (Invalid, Conflict) as error:
+            return _form_page(request, member, values, error.fields or {"email": [error.message]}, status=400)
+        return redirect(f"/t/{slug}/portal/users/{user.id}?notice=created", 303)
 
     return await in_transaction(request, work, keep=_refused)
 
@@ -183,32 +142,13 @@ async def _toggle(request: Request, disabled: bool) -> Response:
             session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
         )
         user = _user(session, member, user_id)
-        _guard(session, member, user)
-        if user.id == member.user.id:
-            return _detail(
-                request,
-                session,
-                member,
-                user,
-                status=400,
-                error="You cannot disable your own account. Ask another admin or owner.",
-            )
-        if user.disabled == disabled:
+        try:
+            with refusals(member):
+                revoked = manage.set_end_user_disabled(session, member.tenant, member.actor, user, disabled)
+        except (Invalid, Conflict) as error:
+            return _detail(request, session, member, user, status=400, error=error.message)
+        if revoked is None:
             return redirect(f"/t/{slug}/portal/users/{user.id}?notice=unchanged", 303)
-        revoked = set_disabled(session, user, disabled)
-        if disabled:
-            audit.record(
-                session,
-                member.tenant.id,
-                member.actor,
-                "user.disabled",
-                user.id,
-                email=user.email,
-                sessions_ended=revoked.sessions,
-                grants_revoked=revoked.grants,
-            )
-        else:
-            audit.record(session, member.tenant.id, member.actor, "user.enabled", user.id, email=user.email)
         return redirect(f"/t/{slug}/portal/users/{user.id}?notice={'disabled' if disabled else 'enabled'}", 303)
 
     return await in_transaction(request, work, keep=_refused)
@@ -232,12 +172,12 @@ async def user_reset_password(request: Request) -> Response:
             session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
         )
         user = _user(session, member, user_id)
-        _guard(session, member, user)
         try:
-            reset_password(session, user, password)
-        except UserError as error:
-            return _detail(request, session, member, user, errors={"new_password": [str(error)]}, status=400)
-        audit.record(session, member.tenant.id, member.actor, "user.password_reset", user.id, email=user.email)
+            with refusals(member):
+                manage.reset_end_user_password(session, member.tenant, member.actor, user, password)
+        except Invalid as error:  # its field is "password"; the form's is "new_password"
+            problems = error.fields.get("password") or [error.message]
+            return _detail(request, session, member, user, errors={"new_password": problems}, status=400)
         return redirect(f"/t/{slug}/portal/users/{user.id}?notice=password", 303)
 
     return await in_transaction(request, work, keep=_refused)
@@ -254,7 +194,8 @@ async def user_delete_confirm(request: Request) -> Response:
     def work(session: Session) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug), ADMIN)
         user = _user(session, member, user_id)
-        _guard(session, member, user)
+        with refusals(member):
+            manage.guard(session, member.tenant, member.actor, user)
         return _delete_page(request, member, user)
 
     return await in_transaction(request, work)
@@ -269,15 +210,15 @@ async def user_delete(request: Request) -> Response:
             session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
         )
         user = _user(session, member, user_id)
-        role = _guard(session, member, user)
-        if user.id == member.user.id:
-            return _delete_page(request, member, user, "You cannot delete your own account.", 400)
-        if normalize_email(forms.text(form, "confirm_email", 400)) != user.email_normalized:
-            return _delete_page(request, member, user, "Type the user's email address exactly to confirm.", 400)
-        email = user.email
-        delete_user(session, user)
-        details: dict[str, Any] = {"email": email, **({"portal_role": role} if role else {})}
-        audit.record(session, member.tenant.id, member.actor, "user.deleted", user_id, **details)
+        confirmed = normalize_email(forms.text(form, "confirm_email", 400)) == user.email_normalized
+        try:
+            with refusals(member):
+                if not confirmed:  # the rules come first (an admin may not even try an owner), then the typing
+                    manage.guard(session, member.tenant, member.actor, user)
+                    return _delete_page(request, member, user, "Type the user's email address exactly to confirm.", 400)
+                manage.delete_end_user(session, member.tenant, member.actor, user)
+        except (Invalid, Conflict) as error:
+            return _delete_page(request, member, user, error.message, 400)
         return redirect(f"/t/{slug}/portal/users?deleted=1", 303)
 
     return await in_transaction(request, work, keep=_refused)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +15,7 @@ from starlette.responses import Response
 
 from identity.crypto import derive_key
 from identity.web import PAGE_HEADERS, redirect
+from tenants.manage.errors import Missing, NotAllowed
 from tenants.portal.access import Forbidden, Member, NotFound, NotSignedIn, csrf_token
 
 # The portal runs its own small script (copy buttons, confirmations), from our origin only.
@@ -95,6 +98,18 @@ def plain_page(request: Request, template: str, context: dict[str, Any], status:
     response: Response = request.app.state.templates.TemplateResponse(request, template, context, status_code=status)
     response.headers.update({**PAGE_HEADERS, "Content-Security-Policy": PORTAL_CSP})
     return response
+
+
+@contextmanager
+def refusals(member: Member) -> Iterator[None]:
+    """``tenants.manage`` refusals as the portal's pages: ``Missing`` is the 404 page, ``NotAllowed`` the 403
+    page. ``Invalid`` and ``Conflict`` pass through: each handler shows its form again with them."""
+    try:
+        yield
+    except Missing as error:
+        raise NotFound(error.message) from error
+    except NotAllowed as error:
+        raise Forbidden(member.tenant, error.message) from error
 
 
 async def not_signed_in(request: Request, exc: Exception) -> Response:

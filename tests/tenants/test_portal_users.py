@@ -35,6 +35,10 @@ def browser(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     client.close()
 
 
+# Audited by the hosted pages and the token endpoint, not by the portal.
+PROTOCOL_ACTIVITY = ("login.", "consent.", "token.", "code.")
+
+
 def events(ctx, slug: str, action: str = "") -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     tenant = tenant_of(ctx, slug)
     with session_scope(ctx.sessions) as session:
@@ -42,7 +46,8 @@ def events(ctx, slug: str, action: str = "") -> list[AuditEvent]:  # type: ignor
     return (
         [e for e in rows if e.action.startswith(action)]
         if action
-        else [e for e in rows if e.action != "tenant.created"]
+        # Without a prefix: the portal's changes (not the tenant's creation, not protocol activity).
+        else [e for e in rows if e.action != "tenant.created" and not e.action.startswith(PROTOCOL_ACTIVITY)]
     )
 
 

@@ -1,0 +1,110 @@
+"""RFC 7662 token introspection: Authlib's ``IntrospectionEndpoint`` over our two kinds of token.
+
+Access tokens are JWTs: verified against the tenant's keys, then (for a user's token) its grant must be live
+and its user enabled, as at userinfo; a client_credentials token's client must still exist. Refresh tokens
+are opaque: looked up by SHA-256 in the tenant. Anything else, another tenant's token included, is
+``{"active": false}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2 import rfc7662
+from authlib.oauth2.rfc6749.errors import InvalidClientError
+
+from identity.clock import now
+from identity.oauth import store
+from identity.tokens import InvalidAccessToken, verify_access_token
+
+if TYPE_CHECKING:
+    from identity.oauth.server import AuthorizationServer
+
+ACCESS_TOKEN = "access_token"
+REFRESH_TOKEN = "refresh_token"
+
+
+@dataclass(frozen=True)
+class FoundToken:
+    """A token of this tenant that is live (grant, user and client were checked when it was found)."""
+
+    claims: dict[str, Any]  # the introspection response's members, less ``active``
+
+    @property
+    def client_id(self) -> str:
+        return str(self.claims["client_id"])
+
+    # Authlib's TokenMixin, as create_introspection_payload reads it.
+    def is_expired(self) -> bool:
+        return int(self.claims["exp"]) < now()
+
+    def is_revoked(self) -> bool:
+        return False
+
+
+class IntrospectionEndpoint(rfc7662.IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # public clients cannot introspect
+    server: AuthorizationServer
+
+    def authenticate_endpoint_client(self, request: Any) -> Any:
+        try:
+            return super().authenticate_endpoint_client(request)
+        except InvalidClientError as error:
+            # Authlib answers an unknown client_secret_post client with 400 and its own wording; here every
+            # failure is the same 401 (RFC 6749 §5.2 allows it): unknown ids and wrong secrets look alike.
+            raise InvalidClientError(status_code=401, description="Client authentication failed.") from error
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
+        # RFC 7662 §2.1: the hint orders the search; it never limits it.
+        finders = [self._access_token, self._refresh_token]
+        if token_type_hint == REFRESH_TOKEN:
+            finders.reverse()
+        return next((found for find in finders if (found := find(token_string)) is not None), None)
+
+    def check_permission(self, token: FoundToken, client: Any, request: Any) -> bool:
+        """Any of the tenant's confidential clients (its resource servers) may introspect access tokens; a
+        refresh token only ever travels between its own client and us, so only that client may."""
+        return token.claims["token_use"] == ACCESS_TOKEN or token.client_id == client.id
+
+    def introspect_token(self, token: FoundToken) -> dict[str, Any]:
+        return dict(token.claims)
+
+    # -- lookups --------------------------------------------------------------------------------------
+    def _access_token(self, token: str) -> FoundToken | None:
+        server = self.server
+        ring = server.ctx.keys.get(server.session, server.tenant)
+        try:
+            claims = verify_access_token(token, server.issuer, ring)
+        except InvalidAccessToken:
+            return None
+        grant_id, subject, client_id = claims.get("gid"), str(claims.get("sub")), str(claims.get("client_id"))
+        if isinstance(grant_id, str):
+            directory = server.ctx.directory
+            found, user = directory.cached_grant_user(server.tenant.id, grant_id, subject)
+            if not found:
+                user = directory.grant_user(server.session, server.tenant, grant_id, subject)
+            if user is None:
+                return None
+        elif subject != client_id or server.query_client(client_id) is None:
+            return None  # a client_credentials token outlives no deleted client
+        names = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti")
+        return FoundToken(
+            {**{k: claims[k] for k in names if k in claims}, "token_type": "Bearer", "token_use": ACCESS_TOKEN}
+        )
+
+    def _refresh_token(self, token: str) -> FoundToken | None:
+        row = store.live_refresh_token(self.server.session, self.server.tenant, token)
+        if row is None:
+            return None
+        return FoundToken(
+            {
+                "scope": row.scope,
+                "client_id": row.client_id,
+                "sub": row.user_id,
+                "exp": row.expires_at,
+                "iat": row.created_at,
+                "iss": self.server.issuer,
+                "token_use": REFRESH_TOKEN,
+            }
+        )

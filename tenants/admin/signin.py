@@ -1,0 +1,232 @@
+"""Console sign-in: email and password, then the TOTP code when the admin has one; and sign-out.
+
+Throttled like the tenants' hosted login (per account and per IP, in the database) under the platform
+tenant's id; the counter is only cleared once every factor has passed, so a known password does not
+buy unlimited guesses at the code. Each outcome is an audit event in the platform tenant's log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from identity.admins import (
+    check_code,
+    end_session,
+    find_admin,
+    live_session,
+    password_hash_to_check,
+    start_session,
+)
+from identity.interaction import throttle
+from identity.models.admin import PlatformAdmin
+from identity.passwords import verify_password
+from identity.users import normalize_email
+from identity.web import app_context, in_transaction, redirect
+from tenants import audit
+from tenants.admin.access import CsrfRefused, client_ip, safe_next
+from tenants.admin.cookies import admin_cookies, csrf_ok, csrf_token, ensure_browser_id
+from tenants.admin.web import card_page
+from tenants.manage.tenants import platform_tenant
+from tenants.portal import forms
+
+BAD_CREDENTIALS = "The email address or password is incorrect."
+BAD_CODE = "That code is not right. Enter the current code from your authenticator app."
+REPLAYED_CODE = "That code was already used. Wait for the next code and enter it."
+THROTTLED = "Too many failed attempts. Wait a few minutes, then try again."
+EXPIRED = "The form expired. Please try again."
+
+
+def _form_page(
+    request: Request, template: str, *, session_id: str | None = None, status: int = 200, **context: Any
+) -> Response:
+    """A sign-in step's form, its CSRF token keyed by this browser (and by the pending session, if any)."""
+    browser_id, new = ensure_browser_id(request)
+    context = {"csrf_token": csrf_token(request, browser_id, session_id), **context}
+    response = card_page(request, template, context, status)
+    if new:
+        admin_cookies(request).set_browser_id(response, browser_id)
+    return response
+
+
+def _actor(admin: PlatformAdmin | None, ip: str) -> audit.Actor:
+    return audit.Actor(f"admin:{admin.id} {admin.email}", ip) if admin is not None else audit.Actor("anonymous", ip)
+
+
+def _failed(session: Session, platform_id: str, admin: PlatformAdmin | None, email: str, ip: str, reason: str) -> None:
+    """The target is what was typed in the email field, never the password or the code."""
+    target = normalize_email(email)[:320]
+    audit.record(session, platform_id, _actor(admin, ip), "admin.login_failed", target, reason=reason)
+
+
+def _succeeded(session: Session, platform_id: str, admin: PlatformAdmin, ip: str) -> None:
+    audit.record(
+        session, platform_id, _actor(admin, ip), "admin.login_succeeded", f"admin:{admin.id}", totp=admin.totp_enabled
+    )
+
+
+# -- step 1: email and password -------------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    next_path = safe_next(request.query_params.get("next"))
+    session_id = admin_cookies(request).session_id(request)
+    live = await in_transaction(request, lambda session: live_session(session, session_id))
+    if live is not None and live.row.mfa_passed:
+        return redirect(next_path, 303)
+    notice = "You are signed out." if request.query_params.get("signed_out") == "1" else ""
+    return _form_page(request, "admin/login.html", next=next_path, email="", error="", notice=notice)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    platform_id: str
+    stored_hash: str | None
+    throttled: bool
+
+
+async def login_submit(request: Request) -> Response:
+    ctx = app_context(request)
+    form = await request.form()
+    email, password = forms.text(form, "email", 320), forms.secret(form, "password")
+    next_path = safe_next(forms.text(form, "next", 2000))
+
+    def again(error: str, status: int) -> Response:
+        return _form_page(request, "admin/login.html", status=status, next=next_path, email=email, error=error)
+
+    if not csrf_ok(request, None, forms.text(form, "csrf_token")):
+        return again(EXPIRED, 403)
+    ip = client_ip(request)
+    keys = throttle.keys_for(normalize_email(email), ip or "unknown")
+
+    def check(session: Session) -> _Checked:
+        """Before the expensive hash: the throttle; returns the hash to verify (None: a dummy, same cost)."""
+        platform_id = platform_tenant(session, ctx.encryptor).id
+        admin = find_admin(session, email)
+        if throttle.is_blocked(session, ctx.settings, platform_id, keys):
+            _failed(session, platform_id, admin, email, ip, "throttled")
+            return _Checked(platform_id, None, True)
+        return _Checked(platform_id, password_hash_to_check(admin), False)
+
+    checked = await in_transaction(request, check)
+    if checked.throttled:
+        return again(THROTTLED, 429)
+    async with request.app.state.password_limiter:  # argon2 is the one big cost: bounded concurrency
+        ok = await run_in_threadpool(verify_password, password, checked.stored_hash)
+    previous_id = admin_cookies(request).session_id(request)
+
+    def complete(session: Session) -> tuple[str, bool] | None:
+        """The new session's id and whether it is complete (False: the TOTP step follows); None: refused."""
+        admin = find_admin(session, email)
+        if not ok or admin is None or admin.disabled:
+            reason = "unknown_admin" if admin is None else "disabled" if admin.disabled else "bad_password"
+            throttle.record_failure(session, ctx.settings, checked.platform_id, keys)
+            _failed(session, checked.platform_id, admin, email, ip, reason)
+            return None
+        if admin.totp_enabled:
+            return start_session(session, admin, mfa_passed=False, previous_id=previous_id), False
+        throttle.record_success(session, checked.platform_id, keys)
+        _succeeded(session, checked.platform_id, admin, ip)
+        return start_session(session, admin, mfa_passed=True, previous_id=previous_id), True
+
+    started = await in_transaction(request, complete)
+    if started is None:
+        return again(BAD_CREDENTIALS, 401)
+    session_id, complete_now = started
+    target = next_path if complete_now else "/admin/login/totp?" + urlencode({"next": next_path})
+    response = redirect(target, 303)
+    admin_cookies(request).set_session(response, session_id)
+    return response
+
+
+# -- step 2: the TOTP code ------------------------------------------------------------------------------
+
+
+async def totp_page(request: Request) -> Response:
+    next_path = safe_next(request.query_params.get("next"))
+    session_id = admin_cookies(request).session_id(request)
+    live = await in_transaction(request, lambda session: live_session(session, session_id))
+    if live is None:
+        return redirect("/admin/login?" + urlencode({"next": next_path}), 303)
+    if live.row.mfa_passed:
+        return redirect(next_path, 303)
+    return _form_page(request, "admin/totp.html", session_id=session_id, next=next_path, error="")
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What the code step came to: a complete session, somewhere to go instead, or the form again."""
+
+    session_id: str = ""
+    go_to: str = ""
+    error: str = ""
+    status: int = 200
+
+
+async def totp_submit(request: Request) -> Response:
+    ctx = app_context(request)
+    form = await request.form()
+    code, next_path = forms.text(form, "code", 20), safe_next(forms.text(form, "next", 2000))
+    session_id = admin_cookies(request).session_id(request)
+    ip = client_ip(request)
+
+    def work(session: Session) -> _Step:
+        live = live_session(session, session_id)
+        if live is None or session_id is None:
+            return _Step(go_to="/admin/login?" + urlencode({"next": next_path}))
+        if live.row.mfa_passed:
+            return _Step(go_to=next_path)
+        if not csrf_ok(request, session_id, forms.text(form, "csrf_token")):
+            return _Step(error=EXPIRED, status=403)
+        admin = live.admin
+        platform_id = platform_tenant(session, ctx.encryptor).id
+        keys = throttle.keys_for(admin.email_normalized, ip or "unknown")
+        if throttle.is_blocked(session, ctx.settings, platform_id, keys):
+            _failed(session, platform_id, admin, admin.email, ip, "throttled")
+            return _Step(error=THROTTLED, status=429)
+        if problem := check_code(session, ctx.encryptor, admin, code):
+            throttle.record_failure(session, ctx.settings, platform_id, keys)
+            _failed(session, platform_id, admin, admin.email, ip, problem)
+            return _Step(error=REPLAYED_CODE if problem == "replayed_totp" else BAD_CODE, status=401)
+        throttle.record_success(session, platform_id, keys)
+        _succeeded(session, platform_id, admin, ip)
+        # A new id once every factor has passed: the half-signed-in id is worth nothing from now on.
+        return _Step(session_id=start_session(session, admin, mfa_passed=True, previous_id=session_id))
+
+    step = await in_transaction(request, work)
+    if step.go_to:
+        return redirect(step.go_to, 303)
+    if step.error:
+        return _form_page(
+            request, "admin/totp.html", session_id=session_id, status=step.status, next=next_path, error=step.error
+        )
+    response = redirect(next_path, 303)
+    admin_cookies(request).set_session(response, step.session_id)
+    return response
+
+
+# -- sign-out -------------------------------------------------------------------------------------------
+
+
+async def logout(request: Request) -> Response:
+    """Ends this browser's admin session, complete or half-way (the code step offers it too)."""
+    form = await request.form()
+    session_id = admin_cookies(request).session_id(request)
+
+    def work(session: Session) -> None:
+        if live_session(session, session_id) is None or session_id is None:
+            return  # nothing left to end (expired, or already ended): just forget the cookie
+        if not csrf_ok(request, session_id, forms.text(form, "csrf_token")):
+            raise CsrfRefused()
+        end_session(session, session_id)
+
+    await in_transaction(request, work)
+    response = redirect("/admin/login?signed_out=1", 303)
+    admin_cookies(request).clear_session(response)
+    return response

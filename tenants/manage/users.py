@@ -1,0 +1,135 @@
+"""End users of a tenant: create, change, disable and enable, reset the password, delete.
+
+Rules: an actor cannot change an account whose portal role outranks its own (an admin, or an API client,
+cannot touch an owner's account), and nobody disables or deletes their own account."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from identity.models.user import User
+from identity.passwords import password_problem
+from identity.users import (
+    Revoked,
+    UserError,
+    create_user,
+    delete_user,
+    email_problem,
+    get_user,
+    reset_password,
+    set_disabled,
+)
+from tenants import audit
+from tenants.manage.errors import Conflict, Invalid, Missing, NotAllowed
+from tenants.members import role_of
+from tenants.models import ROLE_RANK as RANK
+from tenants.models import Tenant
+
+NAME_MAX = 200
+
+
+def get_end_user(session: Session, tenant: Tenant, user_id: str) -> User:
+    user = get_user(session, tenant.id, user_id) if user_id and len(user_id) <= 64 else None
+    if user is None:
+        raise Missing(f"no user {user_id!r}")
+    return user
+
+
+def guard(session: Session, tenant: Tenant, actor: audit.Actor, user: User) -> str | None:
+    """The user's portal role; refused when it outranks the actor's."""
+    role = role_of(session, tenant.id, user.id)
+    if role is not None and RANK[role] > RANK.get(actor.role, 0):
+        raise NotAllowed(f"{user.email} is an {role} of the developer portal: only an owner can change their account.")
+    return role
+
+
+def _name_problem(name: str) -> str | None:
+    if len(name) > NAME_MAX:
+        return f"Name must be at most {NAME_MAX} characters."
+    if any(ord(ch) < 0x20 for ch in name):
+        return "Name cannot contain control characters."
+    return None
+
+
+def create_end_user(
+    session: Session, tenant: Tenant, actor: audit.Actor, *, email: str, password: str, name: str = ""
+) -> User:
+    errors: dict[str, list[str]] = {}
+    if problem := email_problem(email):
+        errors["email"] = [problem]
+    if problem := _name_problem(name):
+        errors["name"] = [problem]
+    if not password:
+        errors["password"] = ["Choose a password for the user."]
+    elif problem := password_problem(password):
+        errors["password"] = [problem]
+    if errors:
+        raise Invalid("; ".join(m for ms in errors.values() for m in ms), errors)
+    try:
+        with session.begin_nested():  # a concurrent insert of the same email fails this savepoint only
+            user = create_user(session, tenant.id, email=email, password=password, name=name)
+    except (UserError, IntegrityError) as error:  # the address is taken (maybe by a request that just committed)
+        message = f"a user with email {email.strip()} already exists in this tenant"
+        raise Conflict(message, {"email": [message]}) from error
+    audit.record(session, tenant.id, actor, "user.created", user.id, email=user.email)
+    return user
+
+
+def rename_end_user(session: Session, tenant: Tenant, actor: audit.Actor, user: User, name: str) -> User:
+    guard(session, tenant, actor, user)
+    name = name.strip()
+    if problem := _name_problem(name):
+        raise Invalid(problem, {"name": [problem]})
+    if name != user.name:
+        previous, user.name = user.name, name
+        session.add(user)
+        session.flush()
+        audit.record(session, tenant.id, actor, "user.updated", user.id, email=user.email, previous_name=previous)
+    return user
+
+
+def set_end_user_disabled(
+    session: Session, tenant: Tenant, actor: audit.Actor, user: User, disabled: bool
+) -> Revoked | None:
+    """Disable (sign out everywhere, revoke every grant) or enable; None when nothing changed."""
+    guard(session, tenant, actor, user)
+    if disabled and user.id == actor.user_id:  # not a role rule: an owner cannot either (the form says why)
+        raise Conflict("You cannot disable your own account. Ask another admin or owner.")
+    if user.disabled == disabled:
+        return None
+    revoked = set_disabled(session, user, disabled)
+    if disabled:
+        audit.record(
+            session,
+            tenant.id,
+            actor,
+            "user.disabled",
+            user.id,
+            email=user.email,
+            sessions_ended=revoked.sessions,
+            grants_revoked=revoked.grants,
+        )
+    else:
+        audit.record(session, tenant.id, actor, "user.enabled", user.id, email=user.email)
+    return revoked
+
+
+def reset_end_user_password(session: Session, tenant: Tenant, actor: audit.Actor, user: User, password: str) -> None:
+    guard(session, tenant, actor, user)
+    try:
+        reset_password(session, user, password)
+    except UserError as error:
+        raise Invalid(str(error), {"password": [str(error)]}) from error
+    audit.record(session, tenant.id, actor, "user.password_reset", user.id, email=user.email)
+
+
+def delete_end_user(session: Session, tenant: Tenant, actor: audit.Actor, user: User) -> None:
+    role = guard(session, tenant, actor, user)
+    if user.id == actor.user_id:
+        raise Conflict("You cannot delete your own account.")
+    user_id, email = user.id, user.email
+    delete_user(session, user)
+    audit.record(
+        session, tenant.id, actor, "user.deleted", user_id, email=email, **({"portal_role": role} if role else {})
+    )
