@@ -90,7 +90,10 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
                 f"  redirect_uri:  {demo['redirect_uri']}\n"
                 f"  user:          {demo['user_email']} / {demo['user_password']}\n"
                 f"  portal:        {demo['portal']} (the demo user is its owner)\n"
-                f"  sign-up:       {settings.public_url}/signup\n",
+                f"  sign-up:       {settings.public_url}/signup\n"
+                f"  admin console: {settings.public_url}/admin (create an admin: identity admin create --email E "
+                "--password-stdin)\n"
+                f"  API:           {settings.public_url}/api/openapi.json\n",
                 flush=True,
             )
     ctx.engine.dispose()
