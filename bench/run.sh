@@ -165,8 +165,9 @@ start_peer() { # alg
   echo "run.sh: peer did not start" >&2; exit 1
 }
 stop_peer() { [[ -n $PEER_PID ]] && stop_pid "$PEER_PID"; PEER_PID=""; }
-set_alg() { # alg [slug]: the tenant row is read on every request, so no restart is needed
+set_alg() { # alg [slug]: no restart needed; each worker rereads the tenant row once its cache entry ends
   psql -d "$DB" -v ON_ERROR_STOP=1 -qc "UPDATE tenants SET access_token_alg = '$1' WHERE slug = '${2:-acme}'" >/dev/null
+  sleep 3  # IDENTITY_CACHE_SECONDS (2 s) and a margin
 }
 token_alg() { # issuer id secret -> the alg in the access token's header
   local tok
