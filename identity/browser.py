@@ -31,6 +31,18 @@ BROWSER_MAX_AGE = 400 * 24 * 3600
 SESSION_TTL = 24 * 3600
 
 
+def read_signed(signer: URLSafeTimedSerializer, request: Request, name: str, max_age: int) -> str | None:
+    """The value of a cookie signed by ``signer`` no longer ago than ``max_age``, or None."""
+    raw = request.cookies.get(name)
+    if not raw:
+        return None
+    try:
+        value = signer.loads(raw, max_age=max_age)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
 class Cookies:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -41,14 +53,7 @@ class Cookies:
         return f"/t/{tenant.slug}"
 
     def _read(self, request: Request, name: str, max_age: int) -> str | None:
-        raw = request.cookies.get(name)
-        if not raw:
-            return None
-        try:
-            value = self._signer.loads(raw, max_age=max_age)
-        except BadSignature:
-            return None
-        return value if isinstance(value, str) else None
+        return read_signed(self._signer, request, name, max_age)
 
     def _write(self, response: Response, tenant: Tenant, name: str, value: str, max_age: int) -> None:
         response.set_cookie(

@@ -6,12 +6,13 @@ here), HttpOnly, SameSite=Strict, Path=/admin, and Secure when the public URL is
 
 from __future__ import annotations
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.admins import SESSION_TTL
 from identity.browser import cookies as tenant_cookies
+from identity.browser import read_signed
 from identity.crypto import random_token, sha256_hex
 from identity.settings import Settings
 
@@ -28,14 +29,7 @@ class AdminCookies:
         self._secure = settings.secure_cookies
 
     def _read(self, request: Request, name: str, max_age: int) -> str | None:
-        raw = request.cookies.get(name)
-        if not raw:
-            return None
-        try:
-            value = self._signer.loads(raw, max_age=max_age)
-        except BadSignature:
-            return None
-        return value if isinstance(value, str) else None
+        return read_signed(self._signer, request, name, max_age)
 
     def _write(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(
