@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 import anyio
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -16,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from identity.browser import Cookies
 from identity.context import AppContext
 from identity.errors import HANDLERS
+from identity.fastlane import FastLane
 from identity.logging import configure_logging
 from identity.routes import root_routes, tenant_routes
 from identity.settings import Settings
@@ -55,6 +58,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage_forever, ctx)
+            # Everything built at startup (modules, templates, the app) stays for the process's life: moved
+            # out of the collector's generations, full collections no longer walk it (shorter pauses, p99).
+            gc.freeze()
             yield
             tasks.cancel_scope.cancel()
         await anyio.to_thread.run_sync(_flush_usage, ctx)
@@ -71,6 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             Mount("/t/{tenant}", routes=[*tenant_routes, *portal_routes, *tenant_api_routes]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
+        middleware=[Middleware(FastLane)],
         exception_handlers={**HANDLERS, **PORTAL_HANDLERS, **ADMIN_HANDLERS},  # type: ignore[arg-type]
         lifespan=lifespan,
     )

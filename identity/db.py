@@ -57,7 +57,8 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     session = factory()
     try:
         yield session
-        session.commit()
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            session.commit()  # (a session that did nothing skips it: the in-memory hot path's saving)
     except BaseException:
         session.rollback()
         raise

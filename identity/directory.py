@@ -8,12 +8,20 @@ deleted client secret, new scopes, a revoked grant or disabled user at userinfo)
 that time, with no messaging between
 replicas. Key rotation needs no wait: key rings are keyed by ``keys_version`` (see ``identity.keys``).
 Cached rows are detached snapshots, read-only; writes always load the row in their own transaction.
+
+Refresh-ahead: a tenant or client entry read in the last quarter of its life is reloaded by one background
+thread while requests keep using it, so a busy entry never expires and no burst of requests queues on the
+database when it would (that stampede was the p99 of discovery and the token endpoint). An entry past its
+life is never served: the guarantee above is unchanged.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,13 +37,20 @@ from tenants.models import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended, find_tenant
 
 MAX_ENTRIES = 50_000
+REFRESH_AFTER = 0.75  # of an entry's life
+
+log = logging.getLogger("identity.directory")
+
+Derive = Callable[[Session, Tenant], Any]  # a value computed from a tenant (its discovery document)
 
 
 @dataclass
 class _Entry:
     value: Any
     expires: float
-    derived: dict[str, Any] = field(default_factory=dict)
+    refresh_at: float
+    derived: dict[str, tuple[Any, Derive]] = field(default_factory=dict)
+    refreshing: bool = False
 
 
 class Directory:
@@ -46,49 +61,69 @@ class Directory:
         self._clients: dict[tuple[str, str], _Entry] = {}
         self._grant_users: dict[tuple[str, str, str], _Entry] = {}
         self._lock = threading.Lock()
+        self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="directory-refresh")
         self.loads = 0  # database reads made by this directory (the CI guard counts them)
 
     # -- tenants --------------------------------------------------------------------------------
     def cached_tenant(self, slug: str) -> Tenant | None:
         """The tenant if a fresh entry is in memory (never touches the database); raises like ``tenant``."""
-        entry = self._tenants.get(slug)
-        if entry is None or entry.expires < time.monotonic():
-            return None
-        return _usable(entry.value, slug)
+        entry = self._fresh(self._tenants, slug, lambda: self._load_tenant(slug, rederive=True))
+        return None if entry is None else _usable(entry.value, slug)
 
     def tenant(self, slug: str) -> Tenant:
         """The tenant of this slug; 404 (TenantNotFound) or 403 (TenantSuspended) otherwise. Blocking."""
         cached = self.cached_tenant(slug)
         if cached is not None:
             return cached
+        return _usable(self._load_tenant(slug), slug)
+
+    def _load_tenant(self, slug: str, *, rederive: bool = False) -> Tenant | None:
+        """Load and cache; ``rederive`` (a refresh) also recomputes the old entry's derived values, so the
+        new entry is published complete."""
+        derived: dict[str, tuple[Any, Derive]] = {}
         with session_scope(self._sessions) as session:
             found = find_tenant(session, slug)
+            old = self._tenants.get(slug)
+            if rederive and found is not None and old is not None:
+                derived = {name: (make(session, found), make) for name, (_, make) in old.derived.items()}
         self.loads += 1
-        self._store(self._tenants, slug, found)
-        return _usable(found, slug)
+        self._store(self._tenants, slug, found, derived)
+        return found
 
     def derived(self, tenant: Tenant, name: str) -> Any:
         """A value computed from this tenant snapshot (its discovery document), or None."""
         entry = self._tenants.get(tenant.slug)
-        return entry.derived.get(name) if entry is not None and entry.value is tenant else None
+        if entry is None or entry.value is not tenant or name not in entry.derived:
+            return None
+        return entry.derived[name][0]
 
-    def keep_derived(self, tenant: Tenant, name: str, value: Any) -> None:
-        """Kept as long as the tenant entry: a reload of the tenant recomputes it."""
+    def keep_derived(self, tenant: Tenant, name: str, value: Any, make: Derive) -> None:
+        """Kept as long as the tenant entry; ``make(session, tenant)`` recomputes it when the entry is
+        refreshed."""
         entry = self._tenants.get(tenant.slug)
         if entry is not None and entry.value is tenant:
-            entry.derived[name] = value
+            entry.derived[name] = (value, make)
 
     # -- clients --------------------------------------------------------------------------------
     def cached_client(self, tenant_id: str, client_id: str) -> bool:
         """Whether a fresh entry (client or known absence) is in memory: looking it up needs no database."""
-        entry = self._clients.get((tenant_id, client_id))
-        return entry is not None and entry.expires >= time.monotonic()
+        return self._fresh_client(tenant_id, client_id) is not None
+
+    def _fresh_client(self, tenant_id: str, client_id: str) -> _Entry | None:
+        def reload() -> None:
+            with session_scope(self._sessions) as session:
+                self._load_client(session, tenant_id, client_id)
+
+        return self._fresh(self._clients, (tenant_id, client_id), reload)
 
     def client(self, session: Session, tenant_id: str, client_id: str) -> Client | None:
-        key = (tenant_id, client_id)
-        entry = self._clients.get(key)
-        if entry is not None and entry.expires >= time.monotonic():
+        entry = self._fresh_client(tenant_id, client_id)
+        if entry is not None:
             return entry.value  # type: ignore[no-any-return]
+        return self._load_client(session, tenant_id, client_id)
+
+    def _load_client(self, session: Session, tenant_id: str, client_id: str) -> Client | None:
+        key = (tenant_id, client_id)
         found = find_client(session, tenant_id, client_id)
         self.loads += 1
         if found is not None:
@@ -112,13 +147,34 @@ class Directory:
         self._store(self._grant_users, (tenant.id, grant_id, user_id), user)
         return user
 
-    def _store(self, table: dict[Any, _Entry], key: Any, value: Any) -> None:
+    def _fresh(self, table: dict[Any, _Entry], key: Any, reload: Callable[[], object]) -> _Entry | None:
+        """The entry if it is still within its life; past ``REFRESH_AFTER`` of it, one reload is started."""
+        entry = table.get(key)
+        now = time.monotonic()
+        if entry is None or entry.expires < now:
+            return None
+        if now >= entry.refresh_at and not entry.refreshing:
+            entry.refreshing = True  # racing readers may start a second reload: harmless
+            self._refresher.submit(self._refresh, entry, reload)
+        return entry
+
+    def _refresh(self, entry: _Entry, reload: Callable[[], object]) -> None:
+        try:
+            reload()  # stores a new entry
+        except Exception:  # the database is away: the entry lives out its life, the next reader retries
+            log.warning("could not refresh a cached entry", exc_info=True)
+            entry.refreshing = False
+
+    def _store(
+        self, table: dict[Any, _Entry], key: Any, value: Any, derived: dict[str, tuple[Any, Derive]] | None = None
+    ) -> None:
         if self.ttl <= 0:
             return
+        now = time.monotonic()
         with self._lock:
             if len(table) >= MAX_ENTRIES:
                 table.clear()
-            table[key] = _Entry(value, time.monotonic() + self.ttl)
+            table[key] = _Entry(value, now + self.ttl, now + self.ttl * REFRESH_AFTER, derived or {})
 
 
 def _usable(tenant: Tenant | None, slug: str) -> Tenant:

@@ -82,9 +82,16 @@ CACHEABLE = "public, max-age=300"
 def cacheable(request: Request, body: bytes, media_type: str, etag: str | None = None, **headers: str) -> Response:
     """A public, five-minute cacheable document with an ETag (pass it when it was computed with the body);
     ``If-None-Match`` with that tag (or ``*``, weak or strong) gets 304."""
+    return cacheable_for(request.headers.get("if-none-match", ""), body, media_type, etag, **headers)
+
+
+def cacheable_for(
+    if_none_match: str, body: bytes, media_type: str, etag: str | None = None, **headers: str
+) -> Response:
+    """``cacheable`` given the request's ``If-None-Match`` header (the fast lane has no Request)."""
     etag = etag or etag_of(body)
     all_headers = {"Cache-Control": CACHEABLE, "ETag": etag, **headers}
-    tags = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     if etag in tags or "*" in tags:
         return Response(status_code=304, headers=all_headers)
     return Response(body, media_type=media_type, headers=all_headers)

@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.clients import SUPPORTED_GRANT_TYPES
+from identity.context import AppContext
 from identity.crypto import etag_of
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
-from identity.web import app_context, cacheable, current_tenant, in_transaction
+from identity.web import app_context, cacheable_for, current_tenant, in_transaction
 from tenants.models import Tenant
 
 
@@ -43,8 +44,27 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
     }
 
 
-def public_json(request: Request, body: bytes, etag: str) -> Response:
-    return cacheable(request, body, "application/json", etag, **{"Access-Control-Allow-Origin": "*"})
+def public_json(if_none_match: str, body: bytes, etag: str) -> Response:
+    return cacheable_for(if_none_match, body, "application/json", etag, **{"Access-Control-Allow-Origin": "*"})
+
+
+def discovery_in_memory(ctx: AppContext, tenant: Tenant, if_none_match: str) -> Response | None:
+    """The discovery response if this tenant snapshot's document is already rendered, else None."""
+    document = ctx.directory.derived(tenant, "discovery")
+    return public_json(if_none_match, *document) if document is not None else None
+
+
+def jwks_in_memory(ctx: AppContext, tenant: Tenant, if_none_match: str) -> Response | None:
+    """The JWKS response if the tenant's key ring is loaded, else None."""
+    ring = ctx.keys.cached(tenant)
+    return public_json(if_none_match, ring.jwks_bytes, ring.jwks_etag) if ring is not None else None
+
+
+def render_discovery(ctx: AppContext, session: Session, tenant: Tenant) -> tuple[bytes, str]:
+    """The discovery document as ready bytes, and its ETag."""
+    scopes = [s for s in known_scopes(session, tenant.id) if not is_api_scope(s)]
+    body = json.dumps(metadata(ctx.settings.issuer(tenant.slug), tenant, scopes), separators=(",", ":")).encode()
+    return body, etag_of(body)
 
 
 async def openid_configuration(request: Request) -> Response:
@@ -53,22 +73,16 @@ async def openid_configuration(request: Request) -> Response:
     document = ctx.directory.derived(tenant, "discovery")
     if document is None:
 
-        def render(session: Session) -> tuple[bytes, str]:
-            doc = metadata(
-                ctx.settings.issuer(tenant.slug),
-                tenant,
-                [s for s in known_scopes(session, tenant.id) if not is_api_scope(s)],
-            )
-            body = json.dumps(doc, separators=(",", ":")).encode()
-            return body, etag_of(body)
+        def make(session: Session, tenant: Tenant) -> tuple[bytes, str]:
+            return render_discovery(ctx, session, tenant)
 
-        document = await in_transaction(request, render)
-        ctx.directory.keep_derived(tenant, "discovery", document)
-    return public_json(request, *document)
+        document = await in_transaction(request, lambda session: make(session, tenant))
+        ctx.directory.keep_derived(tenant, "discovery", document, make)
+    return public_json(request.headers.get("if-none-match", ""), *document)
 
 
 async def jwks(request: Request) -> Response:
     ctx = app_context(request)
     tenant = await current_tenant(request)
     ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
-    return public_json(request, ring.jwks_bytes, ring.jwks_etag)
+    return public_json(request.headers.get("if-none-match", ""), ring.jwks_bytes, ring.jwks_etag)

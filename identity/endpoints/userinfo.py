@@ -7,10 +7,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity.context import AppContext
+from identity.keys import KeyRing
+from identity.models.user import User
 from identity.scopes import OPENID, split
 from identity.tokens import InvalidAccessToken, verify_access_token
 from identity.userinfo_claims import user_claims
 from identity.web import app_context, current_tenant, in_transaction, json_response
+from tenants.models import Tenant
 
 
 class BearerError(Exception):
@@ -28,13 +32,13 @@ def bearer_error(error: BearerError) -> Response:
     return json_response(body, error.status, {"WWW-Authenticate": challenge})
 
 
-def bearer_token(request: Request, form: dict[str, str]) -> str:
-    header = request.headers.get("authorization", "")
+def bearer_token(authorization: str, form: dict[str, str]) -> str:
+    """The access token from the Authorization header's value or the form body (RFC 6750 §2.1, §2.2)."""
     from_body = form.get("access_token")
-    if header and from_body:
+    if authorization and from_body:
         raise BearerError("invalid_request", "Send the access token one way only.", 400)
-    if header:
-        scheme, _, value = header.partition(" ")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise BearerError("invalid_request", "Use the Bearer authorization scheme.", 401)
         return value.strip()
@@ -43,27 +47,48 @@ def bearer_token(request: Request, form: dict[str, str]) -> str:
     raise BearerError("invalid_request", "An access token is required.", 401)
 
 
-async def claims_for(request: Request, token: str) -> dict[str, Any]:
-    """Verify on the event loop; reach the database (on the threadpool) only for what is not in memory."""
-    ctx = app_context(request)
-    tenant = await current_tenant(request)
-    ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
+def _verified(ctx: AppContext, tenant: Tenant, ring: KeyRing, token: str) -> tuple[list[str], str, str]:
+    """(scopes, grant id, subject) of a valid access token that was granted ``openid``."""
     try:
         claims = verify_access_token(token, ctx.settings.issuer(tenant.slug), ring)
     except InvalidAccessToken as error:
         raise BearerError("invalid_token", str(error), 401) from error
     scopes = split(claims.get("scope"))
-    grant_id, subject = claims.get("gid"), str(claims.get("sub"))
+    grant_id = claims.get("gid")
     if OPENID not in scopes or not isinstance(grant_id, str):
         raise BearerError("insufficient_scope", "The access token was not granted the openid scope.", 403)
+    return scopes, grant_id, str(claims.get("sub"))
+
+
+def _claims(user: User | None, scopes: list[str]) -> dict[str, Any]:
+    if user is None:
+        raise BearerError("invalid_token", "The access token was revoked, or its user can no longer sign in.", 401)
+    return user_claims(user, scopes)
+
+
+def claims_in_memory(ctx: AppContext, tenant: Tenant, token: str) -> dict[str, Any] | None:
+    """The claims when the key ring and the grant's user are in memory (no database, no thread hop);
+    None when something must be loaded. Raises BearerError like ``claims_for``."""
+    ring = ctx.keys.cached(tenant)
+    if ring is None:
+        return None
+    scopes, grant_id, subject = _verified(ctx, tenant, ring, token)
+    found, user = ctx.directory.cached_grant_user(tenant.id, grant_id, subject)
+    return _claims(user, scopes) if found else None
+
+
+async def claims_for(request: Request, token: str) -> dict[str, Any]:
+    """Verify on the event loop; reach the database (on the threadpool) only for what is not in memory."""
+    ctx = app_context(request)
+    tenant = await current_tenant(request)
+    ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
+    scopes, grant_id, subject = _verified(ctx, tenant, ring, token)
     found, user = ctx.directory.cached_grant_user(tenant.id, grant_id, subject)
     if not found:
         user = await in_transaction(
             request, lambda session: ctx.directory.grant_user(session, tenant, grant_id, subject)
         )
-    if user is None:
-        raise BearerError("invalid_token", "The access token was revoked, or its user can no longer sign in.", 401)
-    return user_claims(user, scopes)
+    return _claims(user, scopes)
 
 
 async def userinfo(request: Request) -> Response:
@@ -73,7 +98,7 @@ async def userinfo(request: Request) -> Response:
     ):
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
-        claims = await claims_for(request, bearer_token(request, form))
+        claims = await claims_for(request, bearer_token(request.headers.get("authorization", ""), form))
     except BearerError as error:
         return bearer_error(error)
     return json_response(claims)

@@ -1,0 +1,74 @@
+"""The fast lane (identity.fastlane) answers warm requests exactly as the endpoints do, and hands on
+everything it cannot answer from memory."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from identity.app import create_app
+from tests.conftest import PUBLIC_URL, make_settings
+from tests.factories import make_client, make_scope, make_tenant
+
+VOLATILE = {"date", "content-length"}
+
+
+def _shape(response):  # type: ignore[no-untyped-def]
+    return response.status_code, {k: v for k, v in response.headers.items() if k not in VOLATILE}
+
+
+@pytest.fixture
+def warm(database_url):  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(database_url, cache_seconds=60))
+    with TestClient(app, base_url=PUBLIC_URL, follow_redirects=False) as http:
+        yield app.state.ctx, http
+    app.state.ctx.engine.dispose()
+
+
+def test_cold_and_warm_public_documents_are_the_same_bytes_and_headers(warm):
+    ctx, http = warm
+    make_tenant(ctx)
+    for path in ("/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/jwks.json"):
+        cold, hot = http.get(path), http.get(path)  # the first is the app's, the second the lane's
+        assert _shape(cold) == _shape(hot) and cold.content == hot.content
+        again = http.get(path, headers={"If-None-Match": hot.headers["etag"]})
+        assert again.status_code == 304 and again.headers["etag"] == hot.headers["etag"]
+
+
+def test_warm_token_requests_and_their_errors(warm):
+    ctx, http = warm
+    tenant = make_tenant(ctx)
+    make_scope(ctx, tenant, "api:read", "Read")
+    m2m = make_client(ctx, tenant, grant_types=["client_credentials"], scopes=["api:read"], redirect_uris=[])
+    auth = (m2m.client_id, m2m.client_secret)
+    cold = http.post("/t/acme/token", data={"grant_type": "client_credentials", "scope": "api:read"}, auth=auth)
+    hot = http.post("/t/acme/token", data={"grant_type": "client_credentials", "scope": "api:read"}, auth=auth)
+    assert _shape(cold) == _shape(hot) and cold.status_code == 200
+    assert hot.json()["scope"] == "api:read" and hot.headers["cache-control"] == "no-store"
+    # Refusals from the lane are the endpoint's refusals.
+    wrong = http.post("/t/acme/token", data={"grant_type": "client_credentials"}, auth=(m2m.client_id, "nope"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    bad_scope = http.post("/t/acme/token", data={"grant_type": "client_credentials", "scope": "x"}, auth=auth)
+    assert bad_scope.status_code == 400 and bad_scope.json()["error"] == "invalid_scope"
+    # Out-of-the-ordinary bodies go to the app, body intact: a repeated parameter, a non-ASCII one.
+    repeated = http.post(
+        "/t/acme/token",
+        content=b"grant_type=client_credentials&grant_type=client_credentials",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=auth,
+    )
+    assert repeated.status_code == 400 and repeated.json()["error"] == "invalid_request"
+    odd = http.post(
+        "/t/acme/token",
+        content="grant_type=client_credentials&scope=api:read&x=é".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=auth,
+    )
+    assert odd.status_code == 200 and odd.json()["scope"] == "api:read"
+
+
+def test_unknown_and_cold_tenants_go_to_the_app(warm):
+    _ctx, http = warm
+    assert http.get("/t/nobody/.well-known/jwks.json").status_code == 404
+    assert http.get("/t/nobody/.well-known/jwks.json").status_code == 404  # cached absence: still the app's page
+    assert http.get("/t/nobody/userinfo", headers={"Authorization": "Bearer x"}).status_code == 404
