@@ -29,29 +29,25 @@ from tenants.resolution import TenantNotFound, TenantSuspended
 
 MAX_TOKEN_BODY = 8 * 1024  # a client_credentials request is a few hundred bytes; longer ones take the app's way
 
-Lane = Callable[[AppContext, Tenant, Scope, Receive], Awaitable[tuple[Response | None, Receive]]]
-
-
-def header(scope: Scope, name: bytes) -> str:
-    """The first value of a header (as Starlette's ``Headers.get``), or ''."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
+Lane = Callable[[AppContext, Tenant, Scope, Headers, Receive], Awaitable[tuple[Response | None, Receive]]]
 
 
 async def _discovery(
-    ctx: AppContext, tenant: Tenant, scope: Scope, receive: Receive
+    ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
 ) -> tuple[Response | None, Receive]:
-    return discovery_in_memory(ctx, tenant, header(scope, b"if-none-match")), receive
+    return discovery_in_memory(ctx, tenant, headers.get("if-none-match", "")), receive
 
 
-async def _jwks(ctx: AppContext, tenant: Tenant, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
-    return jwks_in_memory(ctx, tenant, header(scope, b"if-none-match")), receive
+async def _jwks(
+    ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
+) -> tuple[Response | None, Receive]:
+    return jwks_in_memory(ctx, tenant, headers.get("if-none-match", "")), receive
 
 
-async def _userinfo(ctx: AppContext, tenant: Tenant, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
-    authorization = header(scope, b"authorization")
+async def _userinfo(
+    ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
+) -> tuple[Response | None, Receive]:
+    authorization = headers.get("authorization", "")
     if not authorization or scope["query_string"]:
         return None, receive
     try:
@@ -61,16 +57,17 @@ async def _userinfo(ctx: AppContext, tenant: Tenant, scope: Scope, receive: Rece
     return (json_response(claims) if claims is not None else None), receive
 
 
-async def _token(ctx: AppContext, tenant: Tenant, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
-    if scope["query_string"] or not is_form(header(scope, b"content-type")):
+async def _token(
+    ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
+) -> tuple[Response | None, Receive]:
+    if scope["query_string"] or not is_form(headers.get("content-type", "")):
         return None, receive
     messages, body = await _buffer(receive, MAX_TOKEN_BODY)
     receive = _replay(messages, receive)
     form = _plain_form(body) if body is not None else None
     if form is None or repeated_parameter(form):
         return None, receive
-    headers = Headers(scope=scope)
-    if not all_in_memory(ctx, tenant.slug, headers, dict(form)):
+    if not all_in_memory(ctx, tenant, headers, dict(form)):
         return None, receive
     uri = ctx.settings.public_url + scope["path"]
     return issue_inline(ctx, token_work(ctx, tenant.slug, uri, dict(headers), form)), receive
@@ -137,7 +134,7 @@ class FastLane:
                 ctx: AppContext = scope["app"].state.ctx
                 tenant = _cached_tenant(ctx, slug)
                 if tenant is not None:
-                    response, receive = await lane(ctx, tenant, scope, receive)
+                    response, receive = await lane(ctx, tenant, scope, Headers(scope=scope), receive)
                     if response is not None:
                         await response(scope, receive, send)
                         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session
@@ -72,10 +73,7 @@ async def openid_configuration(request: Request) -> Response:
     tenant = await current_tenant(request)
     document = ctx.directory.derived(tenant, "discovery")
     if document is None:
-
-        def make(session: Session, tenant: Tenant) -> tuple[bytes, str]:
-            return render_discovery(ctx, session, tenant)
-
+        make = partial(render_discovery, ctx)
         document = await in_transaction(request, lambda session: make(session, tenant))
         ctx.directory.keep_derived(tenant, "discovery", document, make)
     return public_json(request.headers.get("if-none-match", ""), *document)
