@@ -70,7 +70,7 @@ async def _token(
     if not all_in_memory(ctx, tenant, headers, dict(form)):
         return None, receive
     uri = ctx.settings.public_url + scope["path"]
-    return issue_inline(ctx, token_work(ctx, tenant.slug, uri, dict(headers), form)), receive
+    return issue_inline(ctx, token_work(ctx, tenant.slug, uri, headers, form)), receive
 
 
 def _plain_form(body: bytes) -> list[tuple[str, str]] | None:

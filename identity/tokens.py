@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from authlib.oidc.core.util import create_half_hash
 from joserfc import jwt
 from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
 
 from identity.clock import now
 from identity.crypto import random_token
@@ -20,6 +22,12 @@ from identity.keys import SUPPORTED_ALGS, KeyRing
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 CLOCK_SKEW = 30
+
+
+@cache
+def _registry(*algs: str) -> JWSRegistry:
+    """joserfc's registry for these algorithms, built once (``jwt.encode`` would build one per call)."""
+    return JWSRegistry(algorithms=list(algs))
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class Signer:
     def _sign(self, header: dict[str, Any], claims: dict[str, Any], alg: str) -> str:
         key = self.ring.signer(alg)
         header = {"alg": alg, "kid": key.kid, **header}
-        return jwt.encode(header, claims, key, algorithms=[alg])
+        return jwt.encode(header, claims, key, registry=_registry(alg))
 
     def access_token(
         self,
@@ -105,7 +113,7 @@ def verify_access_token(token: str, issuer: str, ring: KeyRing) -> dict[str, Any
     """Signature (only our published keys, only asymmetric algorithms: never ``none`` or HS*),
     ``typ``, issuer and expiry. Revocation is the caller's check (it needs the database)."""
     try:
-        decoded = jwt.decode(token, ring.verification, algorithms=list(SUPPORTED_ALGS))
+        decoded = jwt.decode(token, ring.verification, registry=_registry(*SUPPORTED_ALGS))
     except (JoseError, ValueError, TypeError, json.JSONDecodeError) as error:
         raise InvalidAccessToken("The access token is malformed or its signature is invalid") from error
     if decoded.header.get("typ", "").lower() not in {ACCESS_TOKEN_TYPE, "application/at+jwt"}:

@@ -55,8 +55,8 @@ def run_inline(
     sessions: sessionmaker[Session], work: Callable[[Session], T], keep: Callable[[Session, T], bool] | None = None
 ) -> T:
     """``in_transaction`` without the threadpool, for work that is known to need no database statement
-    (a Session that executes nothing never checks out a connection)."""
-    with session_scope(sessions) as session:
+    (its Session is only made if something uses it after all)."""
+    with session_scope(sessions, lazy=True) as session:
         result = work(session)
         if keep is not None and not keep(session, result):
             session.rollback()

@@ -72,7 +72,7 @@ async def token(request: Request) -> Response:
     form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
     if repeated_parameter(form):
         return token_error("invalid_request", "A parameter was sent more than once.")
-    work = token_work(ctx, slug, public_uri(request), dict(request.headers), form)
+    work = token_work(ctx, slug, public_uri(request), request.headers, form)
     # (an unknown or suspended tenant raises here or in the work: its error page, before any grant logic)
     if all_in_memory(ctx, ctx.directory.cached_tenant(slug), request.headers, dict(form)):
         return issue_inline(ctx, work)

@@ -39,8 +39,11 @@ class PlainOAuth2Request(OAuth2Request):
         query: Iterable[tuple[str, str]] = (),
         form: Iterable[tuple[str, str]] = (),
     ) -> None:
-        # Case-insensitive, as HTTP headers are (Authlib asks for "Authorization").
-        super().__init__(method=method, uri=uri, headers=Headers(headers=dict(headers)))
+        # Case-insensitive, as HTTP headers are (Authlib asks for "Authorization"); Starlette's Headers are
+        # taken as they are (the token endpoint's hot path hands them over).
+        if not isinstance(headers, Headers):
+            headers = Headers(headers=dict(headers))
+        super().__init__(method=method, uri=uri, headers=headers)
         query, form = list(query), list(form)
         self.payload = PlainPayload(query + form)
         self._args = {key: value for key, value in query}
