@@ -16,6 +16,7 @@ from identity.db import make_engine, make_sessionmaker
 from identity.directory import Directory
 from identity.keys import KeyCache
 from identity.settings import Settings
+from identity.tokens import VerifiedTokens
 from identity.usage import UsageCounter
 
 
@@ -29,6 +30,7 @@ class AppContext:
     keys: KeyCache
     directory: Directory
     usage: UsageCounter
+    access_tokens: VerifiedTokens
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
@@ -44,4 +46,5 @@ class AppContext:
             encryptor=encryptor,
             keys=KeyCache(encryptor),
             usage=UsageCounter(),
+            access_tokens=VerifiedTokens(),
         )

@@ -11,7 +11,7 @@ from identity.context import AppContext
 from identity.keys import KeyRing
 from identity.models.user import User
 from identity.scopes import OPENID, split
-from identity.tokens import InvalidAccessToken, verify_access_token
+from identity.tokens import InvalidAccessToken
 from identity.userinfo_claims import user_claims
 from identity.web import app_context, current_tenant, in_transaction, json_response
 from tenants.models import Tenant
@@ -50,7 +50,7 @@ def bearer_token(authorization: str, form: dict[str, str]) -> str:
 def _verified(ctx: AppContext, tenant: Tenant, ring: KeyRing, token: str) -> tuple[list[str], str, str]:
     """(scopes, grant id, subject) of a valid access token that was granted ``openid``."""
     try:
-        claims = verify_access_token(token, ctx.settings.issuer(tenant.slug), ring)
+        claims = ctx.access_tokens.verify(token, ctx.settings.issuer(tenant.slug), ring)
     except InvalidAccessToken as error:
         raise BearerError("invalid_token", str(error), 401) from error
     scopes = split(claims.get("scope"))

@@ -16,7 +16,7 @@ from authlib.oauth2.rfc6749.errors import InvalidClientError
 
 from identity.clock import now
 from identity.oauth import store
-from identity.tokens import InvalidAccessToken, verify_access_token
+from identity.tokens import InvalidAccessToken
 
 if TYPE_CHECKING:
     from identity.oauth.server import AuthorizationServer
@@ -75,7 +75,7 @@ class IntrospectionEndpoint(rfc7662.IntrospectionEndpoint):
         server = self.server
         ring = server.ctx.keys.get(server.session, server.tenant)
         try:
-            claims = verify_access_token(token, server.issuer, ring)
+            claims = server.ctx.access_tokens.verify(token, server.issuer, ring)
         except InvalidAccessToken:
             return None
         grant_id, subject, client_id = claims.get("gid"), str(claims.get("sub")), str(claims.get("client_id"))

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from identity.db import session_scope
 from identity.scopes import split
-from identity.tokens import InvalidAccessToken, verify_access_token
+from identity.tokens import InvalidAccessToken
 from identity.web import app_context
 from tenants.api.problems import ApiProblem
 from tenants.audit import Actor
@@ -86,7 +86,7 @@ async def authenticate(request: Request, scope: str, *, platform: bool = False) 
     issuer = ctx.settings.issuer(tenant.slug)
     audience = f"{ctx.settings.public_url}/api/admin" if platform else f"{issuer}/api"
     try:
-        claims = verify_access_token(token, issuer, ring)  # type: ignore[arg-type]
+        claims = ctx.access_tokens.verify(token, issuer, ring)  # type: ignore[arg-type]
     except InvalidAccessToken as error:
         raise _unauthorized(str(error)) from error
     aud = claims.get("aud")

@@ -93,6 +93,8 @@ def test_warm_userinfo_touches_no_database_and_a_cold_one_reads_once(cached_app)
     statements = StatementCounter(ctx.engine)
     assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
     assert statements.count == 1  # cold: one query, the user of a live (unrevoked) grant
+    verifications = ctx.access_tokens.verifications
     for _ in range(5):
         assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
     assert statements.count == 1  # warm: from memory, for at most IDENTITY_CACHE_SECONDS
+    assert ctx.access_tokens.verifications == verifications  # and its signature is not checked again
