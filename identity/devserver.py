@@ -108,5 +108,6 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
         http="httptools",
         proxy_headers=True,
         access_log=False,
+        server_header=False,  # no software banner (and one header less to write per response)
         log_level="info",
     )

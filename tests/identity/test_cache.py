@@ -23,6 +23,17 @@ class StatementCounter:
         self.count += 1
 
 
+class SessionCounter:
+    """Stands for the app's sessionmaker and counts the Sessions made through it."""
+
+    def __init__(self, sessions) -> None:  # type: ignore[no-untyped-def]
+        self.sessions, self.made = sessions, 0
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        self.made += 1
+        return self.sessions()
+
+
 @pytest.fixture
 def cached_app(database_url):  # type: ignore[no-untyped-def]
     app = create_app(make_settings(database_url, cache_seconds=60))
@@ -43,6 +54,7 @@ def test_warm_discovery_jwks_and_client_credentials_touch_no_database(cached_app
     assert http.get("/t/acme/.well-known/jwks.json").status_code == 200
     assert http.post("/t/acme/token", data={"grant_type": "client_credentials"}, auth=auth).status_code == 200
     statements, key_loads, directory_loads = StatementCounter(ctx.engine), ctx.keys.loads, ctx.directory.loads
+    ctx.sessions = sessions = SessionCounter(ctx.sessions)
     for _ in range(5):
         assert http.get("/t/acme/.well-known/openid-configuration").status_code == 200
         assert http.get("/t/acme/.well-known/jwks.json").status_code == 200
@@ -50,6 +62,7 @@ def test_warm_discovery_jwks_and_client_credentials_touch_no_database(cached_app
     assert statements.count == 0
     assert ctx.keys.loads == key_loads
     assert ctx.directory.loads == directory_loads
+    assert sessions.made == 0  # not even an ORM Session is made (its bookkeeping was an eighth of the request)
 
 
 def test_cached_entries_expire(database_url):
