@@ -143,10 +143,14 @@ def verify_access_token(token: str, issuer: str, ring: KeyRing) -> dict[str, Any
     claims = decoded.claims
     if claims.get("iss") != issuer:
         raise InvalidAccessToken("The access token was issued by another issuer")
+    _check_expiry(claims)
+    return claims
+
+
+def _check_expiry(claims: dict[str, Any]) -> None:
     exp = claims.get("exp")
     if not isinstance(exp, int) or exp + CLOCK_SKEW < now():
         raise InvalidAccessToken("The access token expired")
-    return claims
 
 
 class VerifiedTokens:
@@ -169,8 +173,7 @@ class VerifiedTokens:
         entry = self._entries.get(token)
         if entry is not None and entry[0] is ring and entry[1] == issuer:
             claims = entry[2]
-            if claims["exp"] + CLOCK_SKEW < now():
-                raise InvalidAccessToken("The access token expired")
+            _check_expiry(claims)
             with self._lock:
                 if token in self._entries:
                     self._entries.move_to_end(token)
