@@ -12,6 +12,7 @@ from identity.clients import register_client
 from identity.context import AppContext
 from identity.crypto import random_token
 from identity.db import session_scope
+from identity.http_protocol import SERVER_OPTIONS
 from identity.migrate import upgrade
 from identity.passwords import hash_password
 from identity.users import create_user, find_user_by_email
@@ -104,10 +105,7 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
         host=host,
         port=port,
         workers=workers,
-        loop="uvloop",
-        http="httptools",
         proxy_headers=True,
-        access_log=False,
-        server_header=False,  # no software banner (and one header less to write per response)
         log_level="info",
+        **SERVER_OPTIONS,
     )

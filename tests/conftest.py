@@ -21,6 +21,7 @@ import identity.models  # noqa: F401
 from identity.app import create_app
 from identity.context import AppContext
 from identity.db import make_engine
+from identity.http_protocol import SERVER_OPTIONS
 from identity.migrate import upgrade
 from identity.settings import Settings
 
@@ -139,8 +140,8 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, app, url: str) -> None:  # type: ignore[no-untyped-def]
-        self.app, self.url = app, url
+    def __init__(self, app, url: str, server: uvicorn.Server) -> None:  # type: ignore[no-untyped-def]
+        self.app, self.url, self.server = app, url, server
 
     @property
     def ctx(self) -> AppContext:
@@ -149,11 +150,14 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(database_url: str) -> Iterator[LiveServer]:
-    """The app on a real uvicorn, on a free loopback port, for third-party clients and the browser."""
+    """The app on a real uvicorn, served as ``identity serve`` serves it, on a free loopback port, for
+    third-party clients and the browser."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     application = create_app(make_settings(database_url, public_url=url))
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **SERVER_OPTIONS
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -162,7 +166,7 @@ def live_server(database_url: str) -> Iterator[LiveServer]:
         if time.monotonic() > deadline:
             raise RuntimeError("live server did not start")
         time.sleep(0.02)
-    yield LiveServer(application, url)
+    yield LiveServer(application, url, server)
     server.should_exit = True
     thread.join(timeout=5)
     application.state.ctx.engine.dispose()
