@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -41,6 +41,7 @@ REFRESH_AFTER = 0.75  # of an entry's life
 
 log = logging.getLogger("identity.directory")
 
+T = TypeVar("T")
 Derive = Callable[[Session, Tenant], Any]  # a value computed from a tenant (its discovery document)
 
 
@@ -51,6 +52,7 @@ class _Entry:
     refresh_at: float
     derived: dict[str, tuple[Any, Derive]] = field(default_factory=dict)
     refreshing: bool = False
+    views: dict[Any, Any] = field(default_factory=dict)  # values computed from ``value``; they go with it
 
 
 class Directory:
@@ -138,6 +140,23 @@ class Directory:
         if entry is None or entry.expires < time.monotonic():
             return False, None
         return True, entry.value
+
+    def cached_grant_user_view(
+        self, tenant_id: str, grant_id: str, user_id: str, view: Any, make: Callable[[User], T]
+    ) -> tuple[bool, T | None]:
+        """(found in memory, ``make(user)`` or None if the grant is revoked / the user disabled).
+        ``make`` runs once per cache entry and ``view`` (e.g. userinfo's body for one set of scopes): the
+        result lives exactly as long as the user snapshot it was made from."""
+        entry = self._grant_users.get((tenant_id, grant_id, user_id))
+        if entry is None or entry.expires < time.monotonic():
+            return False, None
+        if entry.value is None:
+            return True, None
+        try:
+            return True, entry.views[view]
+        except KeyError:
+            made = entry.views[view] = make(entry.value)  # racing threads may both make it: same value
+            return True, made
 
     def grant_user(self, session: Session, tenant: Tenant, grant_id: str, user_id: str) -> User | None:
         user = user_of_live_grant(session, tenant, grant_id, user_id)

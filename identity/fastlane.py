@@ -22,8 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from identity.context import AppContext
 from identity.endpoints.discovery import discovery_in_memory, jwks_in_memory
 from identity.endpoints.token import all_in_memory, is_form, issue_inline, repeated_parameter, token_work
-from identity.endpoints.userinfo import BearerError, bearer_error, bearer_token, claims_in_memory
-from identity.web import json_response
+from identity.endpoints.userinfo import BearerError, bearer_error, bearer_token, response_in_memory
 from tenants.models import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended
 
@@ -51,10 +50,9 @@ async def _userinfo(
     if not authorization or scope["query_string"]:
         return None, receive
     try:
-        claims = claims_in_memory(ctx, tenant, bearer_token(authorization, {}))
+        return response_in_memory(ctx, tenant, bearer_token(authorization, {})), receive
     except BearerError as error:
         return bearer_error(error), receive
-    return (json_response(claims) if claims is not None else None), receive
 
 
 async def _token(

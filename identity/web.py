@@ -97,13 +97,17 @@ def cacheable_for(
     return Response(body, media_type=media_type, headers=all_headers)
 
 
+def json_body(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status_code=status,
-        media_type="application/json",
-        headers={**NO_STORE, **(headers or {})},
-    )
+    return json_bytes_response(json_body(body), status, headers)
+
+
+def json_bytes_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON body already encoded; never stored by caches."""
+    return Response(body, status_code=status, media_type="application/json", headers={**NO_STORE, **(headers or {})})
 
 
 def oauth_json(result: OAuthResponse) -> Response:

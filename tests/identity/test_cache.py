@@ -111,3 +111,40 @@ def test_warm_userinfo_touches_no_database_and_a_cold_one_reads_once(cached_app)
         assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
     assert statements.count == 1  # warm: from memory, for at most IDENTITY_CACHE_SECONDS
     assert ctx.access_tokens.verifications == verifications  # and its signature is not checked again
+
+
+def test_userinfo_follows_profile_changes_and_disabled_users_after_the_cache_life(database_url):
+    """The fast lane keeps userinfo's JSON body with the cached user snapshot: a new snapshot, a new body."""
+    from identity.models.user import User  # noqa: PLC0415
+    from tests.factories import make_user  # noqa: PLC0415
+    from tests.flow import exchange, sign_in  # noqa: PLC0415
+
+    app = create_app(make_settings(database_url, cache_seconds=0.5))
+    ctx = app.state.ctx
+    with TestClient(app, base_url=PUBLIC_URL, follow_redirects=False) as http:
+        tenant = make_tenant(ctx)
+        user = make_user(ctx, tenant)
+        rp = make_client(ctx, tenant)
+        result = sign_in(http, "acme", rp.client_id)
+        tokens = exchange(http, "acme", rp.client_id, rp.client_secret, result["code"], result["_verifier"])
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert http.get("/t/acme/userinfo", headers=bearer).json()["name"] == "Alice"
+        assert http.get("/t/acme/userinfo", headers=bearer).json()["name"] == "Alice"  # from memory
+
+        with session_scope(ctx.sessions) as session:
+            row = session.get(User, (tenant.id, user.id))
+            row.name = "Alice Liddell"
+            session.add(row)
+        time.sleep(0.6)
+        assert http.get("/t/acme/userinfo", headers=bearer).json()["name"] == "Alice Liddell"
+        assert http.get("/t/acme/userinfo", headers=bearer).json()["name"] == "Alice Liddell"
+
+        with session_scope(ctx.sessions) as session:
+            row = session.get(User, (tenant.id, user.id))
+            row.disabled = True
+            session.add(row)
+        time.sleep(0.6)
+        for _ in range(2):  # cold, then from memory
+            refused = http.get("/t/acme/userinfo", headers=bearer)
+            assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+    ctx.engine.dispose()
