@@ -235,10 +235,12 @@ def memory_section(run: Path) -> list[str]:
         d = load(fpath)
         if d:
             rows.append(f"| {d['label']} | {', '.join(map(str, d['worker_rss_mb']))} | "
-                        f"{', '.join(map(str, d['worker_pss_mb']))} | {round(d['master'].get('vmrss_kb', 0) / 1024, 1)} |")
+                        f"{', '.join(map(str, d['worker_pss_mb']))} | {round(d['master'].get('vmrss_kb', 0) / 1024, 1)} | "
+                        f"{', '.join(map(str, d.get('password_service_rss_mb', [])))} |")
     if not rows:
         return []
-    return ["| when | worker RSS MB | worker PSS MB | master RSS MB |", "|---|---|---|---:|", *rows, ""]
+    return ["| when | worker RSS MB | worker PSS MB | master RSS MB | password service RSS MB (service, verifiers) |",
+            "|---|---|---|---:|---|", *rows, ""]
 
 
 def many_section(run: Path) -> list[str]:

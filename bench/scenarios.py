@@ -102,18 +102,35 @@ def cpu_ticks(pids: list[int]) -> int:
     return total
 
 
-def worker_pids(master: int) -> list[int]:
-    """The uvicorn worker processes under the master (the multiprocessing resource tracker excluded)."""
-    out = []
-    for pid in tree_pids(master)[1:]:
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            out += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
-            continue
-        if "resource_tracker" in cmd:
-            continue
-        out.append(pid)
+            pass
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def worker_pids(master: int) -> list[int]:
+    """The uvicorn worker processes: the master's children, without the multiprocessing resource tracker
+    and the password service (identity.password_service, whose processes are reported on their own)."""
+    out = [pid for pid in _children(master)
+           if "resource_tracker" not in _cmdline(pid) and "identity.password_service" not in _cmdline(pid)]
     return out or [master]
+
+
+def password_service_pids(master: int) -> list[int]:
+    """The password service and its verifying processes (started by `identity serve --workers N`, N > 1)."""
+    services = [pid for pid in _children(master) if "identity.password_service" in _cmdline(pid)]
+    return [pid for service in services for pid in tree_pids(service) if "resource_tracker" not in _cmdline(pid)]
 
 
 def loadavg() -> str:
@@ -515,11 +532,13 @@ def rss_of(pid: int) -> dict[str, int]:
 def cmd_memory(args: argparse.Namespace) -> None:
     master = int(args.server_pid)
     workers = [rss_of(p) for p in worker_pids(master)]
+    service = [rss_of(p) for p in password_service_pids(master)]
     result = {"label": args.label, "master": rss_of(master), "workers": workers,
               "worker_rss_mb": [round(w.get("vmrss_kb", 0) / 1024, 1) for w in workers],
-              "worker_pss_mb": [round(w.get("pss_kb", 0) / 1024, 1) for w in workers]}
-    print(f"  memory [{args.label}]: workers RSS {result['worker_rss_mb']} MB, PSS {result['worker_pss_mb']} MB",
-          file=sys.stderr)
+              "worker_pss_mb": [round(w.get("pss_kb", 0) / 1024, 1) for w in workers],
+              "password_service_rss_mb": [round(w.get("vmrss_kb", 0) / 1024, 1) for w in service]}
+    print(f"  memory [{args.label}]: workers RSS {result['worker_rss_mb']} MB, PSS {result['worker_pss_mb']} MB; "
+          f"password service (process and verifiers) RSS {result['password_service_rss_mb']} MB", file=sys.stderr)
     write_json(args.out, result)
 
 

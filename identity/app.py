@@ -20,6 +20,7 @@ from identity.context import AppContext
 from identity.errors import HANDLERS
 from identity.fastlane import FastLane
 from identity.logging import configure_logging
+from identity.password_service import PasswordVerifier
 from identity.routes import root_routes, tenant_routes
 from identity.settings import Settings
 from identity.templating import STATIC_DIR, make_templates
@@ -84,5 +85,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.ctx = ctx
     app.state.templates = make_templates()
     app.state.cookies = Cookies(settings)
-    app.state.password_limiter = anyio.CapacityLimiter(settings.password_hash_concurrency)
+    app.state.passwords = PasswordVerifier(settings.password_hash_concurrency, settings.password_socket)
     return app

@@ -14,6 +14,7 @@ from identity.crypto import random_token
 from identity.db import session_scope
 from identity.http_protocol import SERVER_OPTIONS
 from identity.migrate import upgrade
+from identity.password_service import SOCKET_ENV, PasswordService
 from identity.passwords import hash_password
 from identity.users import create_user, find_user_by_email
 from tenants.members import add_member
@@ -99,13 +100,22 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
             )
     ctx.engine.dispose()
     os.environ.setdefault("IDENTITY_ENV", settings.env)
-    uvicorn.run(
-        "identity.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        log_level="info",
-        **SERVER_OPTIONS,
-    )
+    # Several workers share one password queue (identity.password_service); one worker needs none.
+    passwords = PasswordService(settings.password_hash_concurrency) if workers > 1 else None
+    if passwords is not None:
+        passwords.start()
+        os.environ[SOCKET_ENV] = passwords.socket_path  # the workers' settings read it
+    try:
+        uvicorn.run(
+            "identity.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_level="info",
+            **SERVER_OPTIONS,
+        )
+    finally:
+        if passwords is not None:
+            passwords.stop()

@@ -31,8 +31,10 @@ class Settings:
     login_max_failures_per_account: int = 5
     login_max_failures_per_ip: int = 30
     login_throttle_window_seconds: int = 900
-    # How many argon2 verifications may run at once per process (the rest queue).
+    # How many argon2 verifications may run at once per server (its workers share one queue; the rest wait).
     password_hash_concurrency: int = 2
+    # The socket of the server's password service (identity.password_service); set by `identity serve`.
+    password_socket: str = ""
     # How long tenants and clients stay cached in each process (seconds; 0 disables the cache).
     cache_seconds: float = 2.0
     # How often each process adds its token counts to the database (the admin console's usage figures).
@@ -64,6 +66,7 @@ class Settings:
             login_max_failures_per_ip=int(get("LOGIN_MAX_FAILURES_PER_IP", "30")),
             login_throttle_window_seconds=int(get("LOGIN_THROTTLE_WINDOW_SECONDS", "900")),
             password_hash_concurrency=int(get("PASSWORD_HASH_CONCURRENCY", "2")),
+            password_socket=get("PASSWORD_SOCKET", ""),
             cache_seconds=float(get("CACHE_SECONDS", "2")),
             usage_flush_seconds=float(get("USAGE_FLUSH_SECONDS", "5")),
             log_json=_bool(get("LOG_JSON", "true" if env == "prod" else "false")),

@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +18,6 @@ from identity.clock import now
 from identity.interaction import flows, throttle
 from identity.models.user import User
 from identity.oauth.server import AuthorizationServer
-from identity.passwords import verify_password
 from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
 from identity.users import email_problem, find_user_by_email, normalize_email
 from identity.web import app_context, error_page, in_transaction, page, redirect
@@ -143,8 +141,7 @@ async def login_submit(request: Request) -> Response:
     early, stored_hash = await in_transaction(request, check)
     if early is not None:
         return render(request, early)
-    async with request.app.state.password_limiter:  # argon2 is the one big cost: bounded concurrency
-        ok = await run_in_threadpool(verify_password, password, stored_hash)
+    ok = await request.app.state.passwords.verify(password, stored_hash)
 
     def complete(session: Session) -> View:
         tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)

@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,7 +25,6 @@ from identity.admins import (
 )
 from identity.interaction import throttle
 from identity.models.admin import PlatformAdmin
-from identity.passwords import verify_password
 from identity.users import normalize_email
 from identity.web import app_context, in_transaction, redirect
 from tenants import audit
@@ -117,8 +115,7 @@ async def login_submit(request: Request) -> Response:
     checked = await in_transaction(request, check)
     if checked.throttled:
         return again(THROTTLED, 429)
-    async with request.app.state.password_limiter:  # argon2 is the one big cost: bounded concurrency
-        ok = await run_in_threadpool(verify_password, password, checked.stored_hash)
+    ok = await request.app.state.passwords.verify(password, checked.stored_hash)
     previous_id = admin_cookies(request).session_id(request)
 
     def complete(session: Session) -> tuple[str, bool] | None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,7 +24,7 @@ from identity.browser import cookies
 from identity.crypto import random_token
 from identity.interaction import throttle
 from identity.models.user import User
-from identity.passwords import password_problem, verify_password
+from identity.passwords import password_problem
 from identity.users import UserError, find_user_by_email, normalize_email
 from identity.web import app_context, in_transaction, redirect
 from tenants import audit
@@ -325,8 +324,7 @@ async def invitation_accept(request: Request) -> Response:
         return first.page
     password_ok = True
     if first.stored_hash is not None:
-        async with request.app.state.password_limiter:  # argon2 is the one big cost: bounded concurrency
-            password_ok = await run_in_threadpool(verify_password, password, first.stored_hash)
+        password_ok = await request.app.state.passwords.verify(password, first.stored_hash)
 
     def complete(session: Session) -> Step:
         tenant, invitation, user, signed_in_as_user = _examine(session, request, slug, token)

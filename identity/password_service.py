@@ -1,0 +1,162 @@
+"""Password verification for a whole server: one first-come-first-served queue, a pool of processes.
+
+argon2id is the one big cost of a sign-in (~0.1 s of CPU here, by design). Verified in each worker's own
+threads behind each worker's own limit, it was unfair and slower:
+
+- unfair: a worker's queue is as long as the number of people signing in through *its* connections, and
+  browsers keep their connections, so with 16 concurrent sign-ins split 10/6 between two workers one side
+  waited almost twice as long (the slowest login POST 2.6-2.9 s against a 1.7 s average);
+- slower: argon2 allocates its 64 MiB per verification, and threads of one process fault those pages in
+  one at a time (one address space); separate processes verify ~25 % more per second on the same cores.
+
+So ``identity serve --workers N`` (N > 1) starts this service first: one process listening on a Unix socket
+in a private directory (0700), verifying with ``IDENTITY_PASSWORD_HASH_CONCURRENCY`` processes, in arrival
+order. Workers send ``[password, stored hash]`` and read one byte back. A single-worker server (and the
+tests' app) verifies in its own threads behind the same limit; so does a worker that cannot reach the
+service (it logs a warning), so a crashed service slows sign-ins down but never stops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import anyio
+from anyio.streams.buffered import BufferedByteReceiveStream
+from starlette.concurrency import run_in_threadpool
+
+from identity.passwords import verify_password
+
+log = logging.getLogger("identity.password_service")
+
+SOCKET_ENV = "IDENTITY_PASSWORD_SOCKET"
+MAX_REQUEST = 16 * 1024  # a password is at most 1,024 characters; a stored hash about 100
+YES, NO = b"1", b"0"
+
+
+class PasswordVerifier:
+    """What the endpoints call: ``await verifier.verify(password, stored_hash)``."""
+
+    def __init__(self, concurrency: int, socket_path: str = "") -> None:
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self.socket_path = socket_path
+
+    async def verify(self, password: str, stored_hash: str | None) -> bool:
+        """Constant work whether or not the account exists (``stored_hash`` None verifies a dummy)."""
+        if self.socket_path:
+            try:
+                return await self._ask_service(password, stored_hash)
+            except (OSError, anyio.EndOfStream, anyio.IncompleteRead, ValueError) as error:
+                log.warning("password service unreachable (%s); verifying in this worker", error)
+        async with self._limiter:  # argon2 is the one big cost: bounded concurrency
+            return await run_in_threadpool(verify_password, password, stored_hash)
+
+    async def _ask_service(self, password: str, stored_hash: str | None) -> bool:
+        async with await anyio.connect_unix(self.socket_path) as stream:
+            await stream.send(json.dumps([password, stored_hash]).encode() + b"\n")
+            answer = await BufferedByteReceiveStream(stream).receive_exactly(1)
+        if answer not in (YES, NO):
+            raise ValueError(f"unexpected answer {answer!r}")
+        return answer == YES
+
+
+# -- the service -------------------------------------------------------------------------------------
+
+
+class PasswordService:
+    """Started and stopped by ``identity serve`` around uvicorn."""
+
+    def __init__(self, processes: int) -> None:
+        self._directory = tempfile.mkdtemp(prefix="identity-passwords-")  # mode 0700: only this user
+        self.socket_path = os.path.join(self._directory, "verify.sock")
+        self._processes = processes
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_within: float = 15.0) -> None:
+        command = [sys.executable, "-m", "identity.password_service", self.socket_path, str(self._processes)]
+        self._process = subprocess.Popen([*command, str(os.getpid())])  # `ps` shows what it is
+        deadline = time.monotonic() + ready_within
+        while not os.path.exists(self.socket_path):  # workers must not start before it listens
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                self.stop()
+                raise RuntimeError("the password service did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+
+def run_service(socket_path: str, processes: int, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server; the server stops us
+    asyncio.run(_serve(socket_path, processes, parent_pid))
+
+
+async def _serve(socket_path: str, processes: int, parent_pid: int) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    # One verification per process at a time; submissions are run in the order they arrive.
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            password, stored_hash = _parse(await reader.readuntil(b"\n"))
+            ok = await loop.run_in_executor(pool, verify_password, password, stored_hash)
+            writer.write(YES if ok else NO)
+            await writer.drain()
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # a worker that went away or sent nonsense: it gets no answer and verifies itself
+        finally:
+            writer.close()
+
+    # Start every process and its argon2 now, not in the first visitors' requests (a spawn takes ~1 s).
+    await asyncio.gather(*(loop.run_in_executor(pool, verify_password, "warm-up", None) for _ in range(processes)))
+    server = await asyncio.start_unix_server(answer, path=socket_path + ".new", limit=MAX_REQUEST)
+    os.chmod(socket_path + ".new", 0o600)
+    os.rename(socket_path + ".new", socket_path)  # appears only once it listens
+    async with server:
+        while not stopping.is_set() and os.getppid() == parent_pid:  # orphaned: the server is gone
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_priority() -> None:
+    """Verifications take what CPU the workers leave: the rest of every request stays fast."""
+    os.nice(10)
+
+
+def _parse(line: bytes) -> tuple[str, str | None]:
+    request = json.loads(line)
+    if (
+        not isinstance(request, list)
+        or len(request) != 2
+        or not isinstance(request[0], str)
+        or not (request[1] is None or isinstance(request[1], str))
+    ):
+        raise ValueError("a request is [password, stored hash or null]")
+    return request[0], request[1]
+
+
+if __name__ == "__main__":  # started by PasswordService.start (functions from the module, not __main__)
+    from identity.password_service import run_service as _run
+
+    _run(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
