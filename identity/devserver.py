@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import uvicorn
 from sqlmodel import Session
@@ -76,6 +77,19 @@ def _demo_client(session: Session, ctx: AppContext, tenant_id: str) -> tuple[str
     return new.client.id, new.client_secret or ""
 
 
+def _start_password_service(processes: int) -> PasswordService | None:
+    """The server's password queue; without it (no writable temporary directory, say) each worker verifies
+    in its own threads, as a single worker does."""
+    try:
+        service = PasswordService(processes)
+        service.start()
+    except (OSError, RuntimeError) as error:
+        print(f"warning: no password service ({error}); each worker verifies passwords itself", file=sys.stderr)
+        return None
+    os.environ[SOCKET_ENV] = service.socket_path  # the workers' settings read it
+    return service
+
+
 def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool) -> None:
     settings = ctx.settings
     if not settings.is_prod:
@@ -101,10 +115,7 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
     ctx.engine.dispose()
     os.environ.setdefault("IDENTITY_ENV", settings.env)
     # Several workers share one password queue (identity.password_service); one worker needs none.
-    passwords = PasswordService(settings.password_hash_concurrency) if workers > 1 else None
-    if passwords is not None:
-        passwords.start()
-        os.environ[SOCKET_ENV] = passwords.socket_path  # the workers' settings read it
+    passwords = _start_password_service(settings.password_hash_concurrency) if workers > 1 else None
     try:
         uvicorn.run(
             "identity.app:create_app",

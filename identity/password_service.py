@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
@@ -56,7 +57,7 @@ class PasswordVerifier:
         if self.socket_path:
             try:
                 return await self._ask_service(password, stored_hash)
-            except (OSError, anyio.EndOfStream, anyio.IncompleteRead, ValueError) as error:
+            except (OSError, anyio.BrokenResourceError, anyio.EndOfStream, anyio.IncompleteRead, ValueError) as error:
                 log.warning("password service unreachable (%s); verifying in this worker", error)
         async with self._limiter:  # argon2 is the one big cost: bounded concurrency
             return await run_in_threadpool(verify_password, password, stored_hash)
@@ -107,26 +108,53 @@ def run_service(socket_path: str, processes: int, parent_pid: int) -> None:
     asyncio.run(_serve(socket_path, processes, parent_pid))
 
 
+class _Verifiers:
+    """The verifying processes, at a lower CPU priority; replaced whole if one of them dies (an OOM kill,
+    say), so one lost process costs the requests in flight a fallback, not the service."""
+
+    def __init__(self, processes: int) -> None:
+        self._processes = processes
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self._processes, mp_context=context, initializer=_lower_priority)
+
+    async def verify(self, password: str, stored_hash: str | None) -> bool:
+        """One verification per process at a time; submissions run in the order they arrive."""
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, verify_password, password, stored_hash)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                log.warning("a verifying process died; starting new ones")
+                self._pool = self._new_pool()
+            raise
+
+    async def warm_up(self) -> None:
+        """Start every process and its argon2 now, not in the first visitors' requests (a spawn takes ~1 s)."""
+        await asyncio.gather(*(self.verify("warm-up", None) for _ in range(self._processes)))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 async def _serve(socket_path: str, processes: int, parent_pid: int) -> None:
-    loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    # One verification per process at a time; submissions are run in the order they arrive.
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    verifiers = _Verifiers(processes)
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            password, stored_hash = _parse(await reader.readuntil(b"\n"))
-            ok = await loop.run_in_executor(pool, verify_password, password, stored_hash)
+            ok = await verifiers.verify(*_parse(await reader.readuntil(b"\n")))
             writer.write(YES if ok else NO)
             await writer.drain()
-        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # a worker that went away or sent nonsense: it gets no answer and verifies itself
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, BrokenProcessPool):
+            pass  # a worker that went away, nonsense, or a lost process: no answer, the worker verifies itself
         finally:
             writer.close()
 
-    # Start every process and its argon2 now, not in the first visitors' requests (a spawn takes ~1 s).
-    await asyncio.gather(*(loop.run_in_executor(pool, verify_password, "warm-up", None) for _ in range(processes)))
+    await verifiers.warm_up()
     server = await asyncio.start_unix_server(answer, path=socket_path + ".new", limit=MAX_REQUEST)
     os.chmod(socket_path + ".new", 0o600)
     os.rename(socket_path + ".new", socket_path)  # appears only once it listens
@@ -136,7 +164,7 @@ async def _serve(socket_path: str, processes: int, parent_pid: int) -> None:
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
             except TimeoutError:
                 pass
-    pool.shutdown(wait=False, cancel_futures=True)
+    verifiers.shutdown()
 
 
 def _lower_priority() -> None:

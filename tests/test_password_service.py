@@ -88,6 +88,25 @@ def test_a_worker_that_cannot_reach_the_service_verifies_itself(tmp_path, stored
     assert "password service unreachable" in caplog.text
 
 
+def test_a_lost_verifying_process_is_replaced(stored, caplog):
+    running = PasswordService(processes=1)
+    running.start()
+    try:
+        assert running._process is not None
+        (lost,) = _verifying_processes(running._process.pid)
+        os.kill(lost, signal.SIGKILL)
+        verifier = PasswordVerifier(1, running.socket_path)
+        assert verify(verifier, PASSWORD, stored) is True  # by the service's new process, or by the worker once
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="identity.password_service"):
+            assert verify(verifier, PASSWORD, stored) is True
+            assert verify(verifier, "wrong", stored) is False
+        assert "unreachable" not in caplog.text  # the service answered both
+        assert lost not in _verifying_processes(running._process.pid)
+    finally:
+        running.stop()
+
+
 def test_stopping_removes_the_socket_and_its_directory():
     running = PasswordService(processes=1)
     running.start()
@@ -175,3 +194,10 @@ def _password_service_of(server_pid: int) -> tuple[int, str] | None:
             if b"identity.password_service" in cmd:
                 return int(child), os.path.dirname(cmd[cmd.index(b"identity.password_service") + 1].decode())
     return None
+
+
+def _verifying_processes(service_pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{service_pid}/task").glob("*"):
+        children += [int(pid) for pid in (task / "children").read_text().split()]
+    return [pid for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]

@@ -148,3 +148,19 @@ def test_userinfo_follows_profile_changes_and_disabled_users_after_the_cache_lif
             refused = http.get("/t/acme/userinfo", headers=bearer)
             assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
     ctx.engine.dispose()
+
+
+def test_expired_entries_are_dropped_so_memory_follows_the_tenants_in_use(database_url, monkeypatch):
+    import identity.directory  # noqa: PLC0415
+
+    monkeypatch.setattr(identity.directory, "PURGE_ABOVE", 3)
+    app = create_app(make_settings(database_url, cache_seconds=0.2))
+    ctx = app.state.ctx
+    with TestClient(app, base_url=PUBLIC_URL, follow_redirects=False) as http:
+        for i in range(5):  # unknown tenants are cached too (as "not found")
+            assert http.get(f"/t/nobody{i}/.well-known/jwks.json").status_code == 404
+        assert len(ctx.directory._tenants) == 5
+        time.sleep(0.3)  # all five are past their life
+        assert http.get("/t/someone-else/.well-known/jwks.json").status_code == 404
+        assert len(ctx.directory._tenants) == 1  # only the live entry is held
+    ctx.engine.dispose()
