@@ -272,7 +272,7 @@ def many_section(run: Path) -> list[str]:
         out += [f"RSS growth per worker while touching {sw['tenants_touched']} tenants: "
                 f"{', '.join(f'{g:+.1f}' for g in grow)} MB, i.e. about "
                 f"{max(grow) * 1024 / sw['tenants_touched']:.1f} KB per tenant per worker (each worker caches "
-                "the parsed key ring of every tenant it served: `KeyCache`, up to 20 000 entries).", ""]
+                "the parsed key rings of the tenants it served most recently: `KeyCache`, at most 2,000 entries).", ""]
     return out
 
 
