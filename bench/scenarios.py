@@ -73,6 +73,16 @@ def parse_seconds(value: str) -> float:
     return float(value)
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
 def tree_pids(root: int) -> list[int]:
     """``root`` and all its descendants (Linux /proc)."""
     seen: list[int] = []
@@ -82,11 +92,7 @@ def tree_pids(root: int) -> list[int]:
         if pid in seen or not Path(f"/proc/{pid}").exists():
             continue
         seen.append(pid)
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                queue += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
+        queue += _children(pid)
     return seen
 
 
@@ -100,16 +106,6 @@ def cpu_ticks(pids: list[int]) -> int:
                 continue
             total += int(fields[11]) + int(fields[12])  # utime + stime
     return total
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
 
 
 def _cmdline(pid: int) -> str:

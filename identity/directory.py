@@ -138,10 +138,8 @@ class Directory:
     # -- userinfo: the user of a live grant -----------------------------------------------------------
     def cached_grant_user(self, tenant_id: str, grant_id: str, user_id: str) -> tuple[bool, User | None]:
         """(found in memory, the user or None if the grant is revoked / the user disabled)."""
-        entry = self._grant_users.get((tenant_id, grant_id, user_id))
-        if entry is None or entry.expires < time.monotonic():
-            return False, None
-        return True, entry.value
+        entry = self._live_grant_user(tenant_id, grant_id, user_id)
+        return (False, None) if entry is None else (True, entry.value)
 
     def cached_grant_user_view(
         self, tenant_id: str, grant_id: str, user_id: str, view: Any, make: Callable[[User], T]
@@ -149,8 +147,8 @@ class Directory:
         """(found in memory, ``make(user)`` or None if the grant is revoked / the user disabled).
         ``make`` runs once per cache entry and ``view`` (e.g. userinfo's body for one set of scopes): the
         result lives exactly as long as the user snapshot it was made from."""
-        entry = self._grant_users.get((tenant_id, grant_id, user_id))
-        if entry is None or entry.expires < time.monotonic():
+        entry = self._live_grant_user(tenant_id, grant_id, user_id)
+        if entry is None:
             return False, None
         if entry.value is None:
             return True, None
@@ -159,6 +157,10 @@ class Directory:
         except KeyError:
             made = entry.views[view] = make(entry.value)  # racing threads may both make it: same value
             return True, made
+
+    def _live_grant_user(self, tenant_id: str, grant_id: str, user_id: str) -> _Entry | None:
+        entry = self._grant_users.get((tenant_id, grant_id, user_id))
+        return None if entry is None or entry.expires < time.monotonic() else entry
 
     def grant_user(self, session: Session, tenant: Tenant, grant_id: str, user_id: str) -> User | None:
         user = user_of_live_grant(session, tenant, grant_id, user_id)

@@ -38,6 +38,19 @@ class Authorization:
     redirect: dict[str, str]
 
 
+def submit_login(http: TestClient, slug: str, page_html: str, email: str, password: str):  # type: ignore[no-untyped-def]
+    """POST the hosted login form shown in ``page_html`` with these credentials; the raw response."""
+    return http.post(
+        f"/t/{slug}/login",
+        data={
+            "csrf_token": hidden(page_html, "csrf_token"),
+            "flow": hidden(page_html, "flow"),
+            "email": email,
+            "password": password,
+        },
+    )
+
+
 def authorize_url(slug: str, client_id: str, **params: str) -> str:
     base = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "scope": "openid"}
     base.update(params)
@@ -74,15 +87,7 @@ def sign_in(
     if "/login?" in location:
         page = http.get(location)
         assert page.status_code == 200, page.text
-        response = http.post(
-            f"/t/{slug}/login",
-            data={
-                "csrf_token": hidden(page.text, "csrf_token"),
-                "flow": hidden(page.text, "flow"),
-                "email": email,
-                "password": password,
-            },
-        )
+        response = submit_login(http, slug, page.text, email, password)
         assert response.status_code == 303, response.text
         location = response.headers["location"]
     if "/consent?" in location:

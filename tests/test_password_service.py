@@ -20,7 +20,7 @@ import pytest
 from identity.password_service import PasswordService, PasswordVerifier
 from identity.passwords import hash_password
 from tests.conftest import free_port
-from tests.flow import authorize_url, hidden, pkce_pair, sign_in
+from tests.flow import authorize_url, pkce_pair, sign_in, submit_login
 
 PASSWORD = "correct horse battery staple"
 
@@ -154,15 +154,7 @@ def test_serve_with_two_workers_signs_users_in_through_the_service(tmp_path):
             params = {"redirect_uri": demo["redirect_uri"], "code_challenge": challenge}
             location = http.get(authorize_url("demo", demo["client_id"], code_challenge_method="S256", **params))
             page = http.get(location.headers["location"])
-            refused = http.post(
-                "/t/demo/login",
-                data={
-                    "csrf_token": hidden(page.text, "csrf_token"),
-                    "flow": hidden(page.text, "flow"),
-                    "email": demo["user_email"],
-                    "password": "not the password",
-                },
-            )
+            refused = submit_login(http, "demo", page.text, demo["user_email"], "not the password")  # type: ignore[arg-type]
             assert refused.status_code == 401
         with httpx.Client(base_url=url, follow_redirects=False) as http:
             back = sign_in(
@@ -188,16 +180,20 @@ def test_serve_with_two_workers_signs_users_in_through_the_service(tmp_path):
 
 def _password_service_of(server_pid: int) -> tuple[int, str] | None:
     """(pid, socket directory) of the password service started by ``identity serve``."""
-    for task in Path(f"/proc/{server_pid}/task").glob("*"):
-        for child in (task / "children").read_text().split():
-            cmd = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            if b"identity.password_service" in cmd:
-                return int(child), os.path.dirname(cmd[cmd.index(b"identity.password_service") + 1].decode())
+    for child in _children(server_pid):
+        cmd = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"identity.password_service" in cmd:
+            return child, os.path.dirname(cmd[cmd.index(b"identity.password_service") + 1].decode())
     return None
 
 
 def _verifying_processes(service_pid: int) -> list[int]:
-    children = []
-    for task in Path(f"/proc/{service_pid}/task").glob("*"):
-        children += [int(pid) for pid in (task / "children").read_text().split()]
-    return [pid for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [
+        pid for pid in _children(service_pid) if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child) for task in Path(f"/proc/{pid}/task").glob("*") for child in (task / "children").read_text().split()
+    ]

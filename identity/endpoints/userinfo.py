@@ -60,9 +60,13 @@ def _verified(ctx: AppContext, tenant: Tenant, ring: KeyRing, token: str) -> tup
     return scopes, grant_id, str(claims.get("sub"))
 
 
+def _revoked() -> BearerError:
+    return BearerError("invalid_token", "The access token was revoked, or its user can no longer sign in.", 401)
+
+
 def _claims(user: User | None, scopes: list[str]) -> dict[str, Any]:
     if user is None:
-        raise BearerError("invalid_token", "The access token was revoked, or its user can no longer sign in.", 401)
+        raise _revoked()
     return user_claims(user, scopes)
 
 
@@ -80,7 +84,7 @@ def response_in_memory(ctx: AppContext, tenant: Tenant, token: str) -> Response 
     if not found:
         return None
     if body is None:
-        _claims(None, scopes)  # raises: revoked, or the user can no longer sign in
+        raise _revoked()
     return json_bytes_response(body)
 
 

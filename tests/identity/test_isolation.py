@@ -40,17 +40,9 @@ def test_user_of_a_cannot_sign_in_at_b(http, ctx):
         authorize_url("tenant-b", rp_b.client_id, code_challenge=challenge, code_challenge_method="S256")
     )
     login = http.get(response.headers["location"])
-    from tests.flow import hidden  # noqa: PLC0415
+    from tests.flow import submit_login  # noqa: PLC0415
 
-    attempt = http.post(
-        "/t/tenant-b/login",
-        data={
-            "csrf_token": hidden(login.text, "csrf_token"),
-            "flow": hidden(login.text, "flow"),
-            "email": "alice@example.com",
-            "password": PASSWORD,
-        },
-    )
+    attempt = submit_login(http, "tenant-b", login.text, "alice@example.com", PASSWORD)
     assert attempt.status_code == 401 and "incorrect" in attempt.text
 
 

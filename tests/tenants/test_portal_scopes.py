@@ -8,7 +8,7 @@ from sqlmodel import select
 from identity.db import session_scope
 from tenants.models import TenantScope
 from tests.factories import make_user
-from tests.flow import authorize_url, hidden, pkce_pair
+from tests.flow import authorize_url, pkce_pair, submit_login
 from tests.tenants.portal_helpers import create_app, portal_form, sign_up
 from tests.tenants.test_portal_settings import audit_events, new_events, owner_actor, sign_in_member, tenant_row
 
@@ -72,15 +72,7 @@ def test_custom_scope_reaches_discovery_and_the_consent_page(http, ctx):
         )
     )
     login = http.get(start.headers["location"])
-    done = http.post(
-        "/t/globex/login",
-        data={
-            "csrf_token": hidden(login.text, "csrf_token"),
-            "flow": hidden(login.text, "flow"),
-            "email": "alice@example.com",
-            "password": "correct horse battery",
-        },
-    )
+    done = submit_login(http, "globex", login.text, "alice@example.com", "correct horse battery")
     consent = http.get(done.headers["location"])
     assert consent.status_code == 200
     assert re.search(
