@@ -166,7 +166,7 @@ def login_section(run: Path, sub: str = "") -> list[str]:
     if not lg:
         return ["(login scenario not run)", ""]
     lat = lg["latency_ms"]
-    out = [f"Scripted client (httpx, no browser), concurrency {lg['concurrency']}, {lg['duration_s']:.0f} s measured "
+    out = [f"Scripted client (aiohttp, no browser), concurrency {lg['concurrency']}, {lg['duration_s']:.0f} s measured "
            f"after {lg['warmup_s']:.0f} s warm-up; each login = GET /authorize → GET /login → POST /login "
            "(argon2id) → consent remembered → 303 with code → POST /token (code + PKCE).", "",
            "| logins/s | p50 ms | p90 ms | p99 ms | max ms | completed in window | errors | server CPU ms/login |",
@@ -183,9 +183,12 @@ def login_section(run: Path, sub: str = "") -> list[str]:
                 "(target: none over 2,000 ms at concurrency 16)."]
     if ar and not sub:
         ratio = lg["logins_per_s"] / ar["verifications_per_s"] if ar["verifications_per_s"] else None
+        plain = ar.get("plain_verifications_per_s")
         out += ["", f"argon2id alone (`identity.passwords.verify_password`, process pool of {ar['workers']}, "
-                f"{ar['hash_params']}): **{f(ar['verifications_per_s'], 2)} verifications/s** "
-                f"({f(ar['ms_per_verification_per_worker'], 0)} ms each per process).", "",
+                f"{ar['hash_params']}), started the way the password service starts its processes "
+                f"(`GLIBC_TUNABLES={ar.get('environment', '')}`): **{f(ar['verifications_per_s'], 2)} "
+                f"verifications/s** ({f(ar['ms_per_verification_per_worker'], 0)} ms each per process)"
+                + (f"; plain processes (4 KiB pages): {f(plain, 2)}/s." if plain else "."), "",
                 f"**Ratio logins/s ÷ argon2 verifications/s = {f(ratio, 2)}** (1.0 would mean the login flow costs "
                 "nothing but its one password hash). The load client itself used "
                 f"{f(lg['client_cpu_s'], 1)} s CPU over the run, on the same 2 cores."]

@@ -67,7 +67,7 @@ for tool in wrk jq curl node npm psql; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is required (apt-get install -y wrk jq curl; node/npm)" >&2; exit 2; }
 done
 [[ -x $PY ]] || { echo "run.sh: no python at $PY" >&2; exit 2; }
-"$PY" -c 'import httpx, psycopg, matplotlib' 2>/dev/null ||
+"$PY" -c 'import aiohttp, httpx, psycopg, matplotlib' 2>/dev/null ||
   { echo "run.sh: install the bench dependencies: $VENV/bin/pip install -r $HERE/requirements.txt" >&2; exit 2; }
 [[ -x $PYSPY ]] || { echo "run.sh: py-spy missing: $VENV/bin/pip install -r $HERE/requirements.txt" >&2; exit 2; }
 [[ -x $YARD/compare.sh && -x $YARD/run.sh ]] || { echo "run.sh: yardstick not found at $YARD" >&2; exit 2; }

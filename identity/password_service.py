@@ -9,6 +9,12 @@ threads behind each worker's own limit, it was unfair and slower:
 - slower: argon2 allocates its 64 MiB per verification, and threads of one process fault those pages in
   one at a time (one address space); separate processes verify ~25 % more per second on the same cores.
 
+The verifying processes also ask glibc's malloc for transparent huge pages (``VERIFIER_TUNABLES``): in
+4 KiB pages each verification faults in 16,384 fresh pages and argon2's data-dependent passes miss the TLB
+all over its 64 MiB; with 2 MiB pages the same verification costs ~20 % less CPU here (193 -> 151-157 ms;
+two processes: 9.6-10.2 -> 12.0-13.2 verifications/s). Where the kernel's THP mode is ``never`` or glibc
+is older than 2.35 the setting does nothing. The memory is returned after each verification as before.
+
 So ``identity serve --workers N`` (N > 1) starts this service first: one process listening on a Unix socket
 in a private directory (0700), verifying with ``IDENTITY_PASSWORD_HASH_CONCURRENCY`` processes, in arrival
 order. Workers send ``[password, stored hash]`` and read one byte back. A single-worker server (and the
@@ -43,6 +49,17 @@ log = logging.getLogger("identity.password_service")
 SOCKET_ENV = "IDENTITY_PASSWORD_SOCKET"
 MAX_REQUEST = 16 * 1024  # a password is at most 1,024 characters; a stored hash about 100
 YES, NO = b"1", b"0"
+VERIFIER_TUNABLES = "glibc.malloc.hugetlb=1"  # madvise(MADV_HUGEPAGE) on malloc's mmap'd chunks
+
+
+def verifier_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """``environ`` plus the glibc tunables the verifying processes run with (read by ld.so at exec, so
+    they must be in the environment the process starts with). A hugetlb setting already there wins."""
+    env = dict(environ)
+    tunables = env.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb=" not in tunables:
+        env["GLIBC_TUNABLES"] = f"{tunables}:{VERIFIER_TUNABLES}" if tunables else VERIFIER_TUNABLES
+    return env
 
 
 class PasswordVerifier:
@@ -85,7 +102,8 @@ class PasswordService:
 
     def start(self, ready_within: float = 15.0) -> None:
         command = [sys.executable, "-m", "identity.password_service", self.socket_path, str(self._processes)]
-        self._process = subprocess.Popen([*command, str(os.getpid())])  # `ps` shows what it is
+        # `ps` shows what it is; its spawned verifying processes inherit the environment
+        self._process = subprocess.Popen([*command, str(os.getpid())], env=verifier_environment(os.environ))
         deadline = time.monotonic() + ready_within
         while not os.path.exists(self.socket_path):  # workers must not start before it listens
             if time.monotonic() > deadline or self._process.poll() is not None:

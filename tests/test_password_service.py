@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from identity.password_service import PasswordService, PasswordVerifier
+from identity.password_service import VERIFIER_TUNABLES, PasswordService, PasswordVerifier, verifier_environment
 from identity.passwords import hash_password
 from tests.conftest import free_port
 from tests.flow import authorize_url, pkce_pair, sign_in, submit_login
@@ -105,6 +105,24 @@ def test_a_lost_verifying_process_is_replaced(stored, caplog):
         assert lost not in _verifying_processes(running._process.pid)
     finally:
         running.stop()
+
+
+def test_the_verifying_processes_run_with_huge_pages_for_argon2(service):
+    assert service._process is not None
+    pids = [service._process.pid, *_verifying_processes(service._process.pid)]
+    assert len(pids) == 3  # the service and its two verifying processes
+    for pid in pids:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"GLIBC_TUNABLES={VERIFIER_TUNABLES}".encode() in environ
+    assert "GLIBC_TUNABLES" not in os.environ or VERIFIER_TUNABLES not in os.environ["GLIBC_TUNABLES"]
+
+
+def test_an_operators_glibc_tunables_are_kept_and_their_hugetlb_choice_wins():
+    assert verifier_environment({"PATH": "/bin"}) == {"PATH": "/bin", "GLIBC_TUNABLES": VERIFIER_TUNABLES}
+    other = verifier_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert other["GLIBC_TUNABLES"] == f"glibc.malloc.arena_max=2:{VERIFIER_TUNABLES}"
+    chosen = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
+    assert verifier_environment(chosen) == chosen
 
 
 def test_stopping_removes_the_socket_and_its_directory():
