@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk_latency.lua"
@@ -369,8 +369,10 @@ class LoadClient:
     async def post(self, url: str, data: dict[str, Any], auth: tuple[str, str] | None = None,
                    headers: dict[str, str] | None = None) -> _Reply:
         fields = [(k, item) for k, v in data.items() for item in (v if isinstance(v, list) else [v])]
-        return await self._send("POST", url, data=fields, headers=headers,
-                                auth=self._aiohttp.BasicAuth(*auth) if auth else None)
+        if auth:  # client_secret_basic (RFC 6749 2.3.1: each part form-encoded first)
+            pair = ":".join(quote(part, safe="") for part in auth).encode()
+            headers = {**(headers or {}), "Authorization": "Basic " + base64.b64encode(pair).decode()}
+        return await self._send("POST", url, data=fields, headers=headers)
 
     async def _send(self, method: str, url: str, **kw: Any) -> _Reply:
         async with self._session.request(method, url, allow_redirects=False, **kw) as r:

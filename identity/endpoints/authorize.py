@@ -25,7 +25,6 @@ from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
 from identity.web import app_context, error_page, in_transaction, public_uri, redirect
-from tenants.resolution import resolve_tenant
 
 log = logging.getLogger("identity.authorize")
 
@@ -151,7 +150,7 @@ async def authorize(request: Request) -> Response:
     uri, headers = public_uri(request), dict(request.headers)
 
     def work(session: Session) -> tuple[Outcome, Any]:
-        tenant = resolve_tenant(session, slug)
+        tenant = ctx.directory.tenant(slug)  # a read-only snapshot, fresh within the cache's life
         server = AuthorizationServer(ctx, session, tenant)
         oauth_request = PlainOAuth2Request("GET", uri, headers, query=query + form)
         signed_in = browser_cookies.current_user(session, tenant, session_id)

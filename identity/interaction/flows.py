@@ -19,13 +19,13 @@ from sqlmodel import Session, col, delete
 from identity.clock import now
 from identity.crypto import sha256_hex
 from identity.db import tenant_query
+from identity.directory import Directory
 from identity.models.interaction import AuthorizationRequest, Consent
 from identity.models.user import User
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
 from tenants.models import Tenant
-from tenants.resolution import resolve_tenant
 
 LOGIN = "login"
 CONSENT = "consent"
@@ -75,10 +75,11 @@ def load(session: Session, tenant: Tenant, flow_id: str | None, browser_id: str 
 
 
 def pending(
-    session: Session, slug: str, flow_id: str | None, browser_id: str | None, state: str
+    directory: Directory, session: Session, slug: str, flow_id: str | None, browser_id: str | None, state: str
 ) -> tuple[Tenant, AuthorizationRequest | None]:
-    """The URL's tenant, and this browser's pending request if it is waiting in ``state``."""
-    tenant = resolve_tenant(session, slug)
+    """The URL's tenant (the directory's snapshot: read-only), and this browser's pending request if it is
+    waiting in ``state``."""
+    tenant = directory.tenant(slug)
     flow = load(session, tenant, flow_id, browser_id)
     return tenant, flow if flow is not None and flow.state == state else None
 

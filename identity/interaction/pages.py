@@ -13,9 +13,9 @@ from starlette.responses import Response
 from identity import browser as browser_cookies
 from identity.branding import branding_context
 from identity.browser import cookies
-from identity.clients import find_client
 from identity.clock import now
 from identity.interaction import flows, throttle
+from identity.models.client import Client
 from identity.models.user import User
 from identity.oauth.server import AuthorizationServer
 from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
@@ -68,10 +68,20 @@ def base_context(request: Request, tenant: Tenant, flow: Any, client_name: str, 
     }
 
 
+def client_of(request: Request, session: Session, tenant: Tenant, flow: Any) -> Client | None:
+    """The flow's client as the directory holds it (a read-only snapshot, fresh within the cache's life)."""
+    return app_context(request).directory.client(session, tenant.id, flow.client_id)
+
+
+def client_name(request: Request, session: Session, tenant: Tenant, flow: Any) -> str:
+    client = client_of(request, session, tenant, flow)
+    return client.name if client else ""
+
+
 def after_login(server: AuthorizationServer, request: Request, flow: Any, user: User, auth_time: int) -> View:
     """Consent already remembered: straight back to the client. Otherwise: the consent page."""
     requested = flows.requested_scopes(flow)
-    client = find_client(server.session, server.tenant.id, flow.client_id)
+    client = client_of(request, server.session, server.tenant, flow)
     first_party = client is not None and client.first_party
     granted = flows.remembered_grant(
         server.session, server.tenant, user.id, flow.client_id, requested, first_party=first_party
@@ -103,16 +113,15 @@ def _finish(
 
 
 async def login_page(request: Request) -> Response:
-    slug = request.path_params["tenant"]
+    directory, slug = app_context(request).directory, request.path_params["tenant"]
     browser_id = cookies(request).browser_id(request)
     flow_id = request.query_params.get("flow")
 
     def work(session: Session) -> View:
-        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        tenant, flow = flows.pending(directory, session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None:
             return View(tenant=tenant)
-        client = find_client(session, tenant.id, flow.client_id)
-        context = base_context(request, tenant, flow, client.name if client else "", "login")
+        context = base_context(request, tenant, flow, client_name(request, session, tenant, flow), "login")
         return View("identity/login.html", context, tenant=tenant)
 
     return render(request, await in_transaction(request, work))
@@ -127,24 +136,25 @@ async def login_submit(request: Request) -> Response:
     ip = request.client.host if request.client else ""
     keys = throttle.keys_for(normalize_email(email), ip or "unknown")
 
-    def check(session: Session) -> tuple[View | None, str | None]:
+    def check(session: Session) -> tuple[View | None, str | None, throttle.Standing | None]:
         """Before the expensive hash: the flow, CSRF, the throttle; returns the stored hash to verify."""
-        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        tenant, flow = flows.pending(ctx.directory, session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None or not csrf_ok:
-            return View(tenant=tenant), None
+            return View(tenant=tenant), None, None
         user = find_user_by_email(session, tenant.id, email)
-        if throttle.is_blocked(session, ctx.settings, tenant.id, keys):
+        standing = throttle.standing(session, ctx.settings, tenant.id, keys)
+        if standing.blocked:
             _login_failed(session, tenant.id, user, email, ip, flow.client_id, "throttled")
-            return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None
-        return None, user.password_hash if user is not None and not user.disabled else None
+            return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None, None
+        return None, user.password_hash if user is not None and not user.disabled else None, standing
 
-    early, stored_hash = await in_transaction(request, check)
+    early, stored_hash, standing = await in_transaction(request, check)
     if early is not None:
         return render(request, early)
     ok = await request.app.state.passwords.verify(password, stored_hash)
 
     def complete(session: Session) -> View:
-        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        tenant, flow = flows.pending(ctx.directory, session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None:
             return View(tenant=tenant)
         user = find_user_by_email(session, tenant.id, email)
@@ -153,7 +163,8 @@ async def login_submit(request: Request) -> Response:
             throttle.record_failure(session, ctx.settings, tenant.id, keys)
             _login_failed(session, tenant.id, user, email, ip, flow.client_id, reason)
             return _login_error(request, tenant, flow, session, email, BAD_CREDENTIALS, 401)
-        throttle.record_success(session, tenant.id, keys)
+        if standing is not None and standing.account_failures:  # (none before the hash: nothing to clear)
+            throttle.record_success(session, tenant.id, keys)
         audit.record(
             session, tenant.id, user_actor(user, ip), "login.succeeded", f"user:{user.id}", client_id=flow.client_id
         )
@@ -183,8 +194,7 @@ def _login_failed(
 def _login_error(
     request: Request, tenant: Tenant, flow: Any, session: Session, email: str, message: str, status: int
 ) -> View:
-    client = find_client(session, tenant.id, flow.client_id)
-    context = base_context(request, tenant, flow, client.name if client else "", "login")
+    context = base_context(request, tenant, flow, client_name(request, session, tenant, flow), "login")
     context.update(error=message, email=email)
     return View("identity/login.html", context, status=status, tenant=tenant)
 
@@ -193,12 +203,12 @@ def _login_error(
 
 
 async def consent_page(request: Request) -> Response:
-    slug = request.path_params["tenant"]
+    directory, slug = app_context(request).directory, request.path_params["tenant"]
     browser_id = cookies(request).browser_id(request)
     flow_id = request.query_params.get("flow")
 
     def work(session: Session) -> View:
-        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.CONSENT)
+        tenant, flow = flows.pending(directory, session, slug, flow_id, browser_id, flows.CONSENT)
         if flow is None:
             return View(tenant=tenant)
         return _consent_view(request, session, tenant, flow)
@@ -207,14 +217,13 @@ async def consent_page(request: Request) -> Response:
 
 
 def _consent_view(request: Request, session: Session, tenant: Tenant, flow: Any) -> View:
-    client = find_client(session, tenant.id, flow.client_id)
     described = known_scopes(session, tenant.id)
     user = session.get(User, (tenant.id, flow.user_id))
     scopes = [
         {"name": s, "description": described.get(s, s), "required": s in REQUIRED_ON_CONSENT}
         for s in flows.requested_scopes(flow)
     ]
-    context = base_context(request, tenant, flow, client.name if client else "", "consent")
+    context = base_context(request, tenant, flow, client_name(request, session, tenant, flow), "consent")
     context.update(scopes=scopes, user_email=user.email if user else "")
     return View("identity/consent.html", context, tenant=tenant)
 
@@ -230,7 +239,7 @@ async def consent_submit(request: Request) -> Response:
     chosen = {str(v) for v in form.getlist("scope")}
 
     def work(session: Session) -> View:
-        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.CONSENT)
+        tenant, flow = flows.pending(ctx.directory, session, slug, flow_id, browser_id, flows.CONSENT)
         if flow is None or not csrf_ok:
             return View(tenant=tenant)
         server = AuthorizationServer(ctx, session, tenant)

@@ -14,10 +14,9 @@ from starlette.responses import Response
 
 from identity import browser as browser_cookies
 from identity.browser import cookies
-from identity.clients import find_client
 from identity.clock import now
 from identity.interaction import flows
-from identity.interaction.pages import View, after_login, base_context, render
+from identity.interaction.pages import View, after_login, base_context, client_name, render
 from identity.oauth.server import AuthorizationServer
 from identity.users import UserError, create_user, find_user_by_email
 from identity.web import app_context, in_transaction
@@ -28,20 +27,19 @@ TAKEN = "An account with this email already exists. Sign in instead, or use anot
 
 
 def _view(request: Request, session: Session, tenant, flow, **extra) -> View:  # type: ignore[no-untyped-def]
-    client = find_client(session, tenant.id, flow.client_id)
-    context = base_context(request, tenant, flow, client.name if client else "", "register")
+    context = base_context(request, tenant, flow, client_name(request, session, tenant, flow), "register")
     context["login_url"] = f"{app_context(request).settings.issuer(tenant.slug)}/login?" + urlencode({"flow": flow.id})
     context.update(extra)
     return View("identity/register.html", context, status=400 if extra.get("errors") else 200, tenant=tenant)
 
 
 async def register_page(request: Request) -> Response:
-    slug = request.path_params["tenant"]
+    directory, slug = app_context(request).directory, request.path_params["tenant"]
     browser_id = cookies(request).browser_id(request)
     flow_id = request.query_params.get("flow")
 
     def work(session: Session) -> View:
-        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        tenant, flow = flows.pending(directory, session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None or not tenant.signup_open:
             return View(tenant=tenant)
         return _view(request, session, tenant, flow, values={}, errors={})
@@ -60,7 +58,7 @@ async def register_submit(request: Request) -> Response:
     ip = request.client.host if request.client else ""
 
     def work(session: Session) -> View:
-        tenant, flow = flows.pending(session, slug, flow_id, browser_id, flows.LOGIN)
+        tenant, flow = flows.pending(ctx.directory, session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None or not tenant.signup_open or not csrf_ok:
             return View(tenant=tenant)
         if find_user_by_email(session, tenant.id, values["email"]) is not None:

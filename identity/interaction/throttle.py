@@ -7,7 +7,9 @@ the throttle itself reveals nothing about which emails are registered.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from dataclasses import dataclass
+
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -30,14 +32,27 @@ def _row(session: Session, tenant_id: str, key: str) -> LoginThrottle | None:
     return session.exec(tenant_query(LoginThrottle, tenant_id).where(LoginThrottle.key == key)).first()
 
 
-def is_blocked(session: Session, settings: Settings, tenant_id: str, keys: dict[str, str]) -> bool:
+@dataclass(frozen=True)
+class Standing:
+    blocked: bool  # too many failures in the window: refuse before hashing
+    account_failures: bool  # the account key has a row: a successful sign-in clears it
+
+
+def standing(session: Session, settings: Settings, tenant_id: str, keys: dict[str, str]) -> Standing:
+    """Both keys in one statement (it runs before every password check)."""
     t = now()
-    for kind, key in keys.items():
-        row = _row(session, tenant_id, key)
-        in_window = row is not None and row.window_start + settings.login_throttle_window_seconds > t
-        if in_window and row is not None and row.failures >= _limits(settings)[kind]:
-            return True
-    return False
+    query = tenant_query(LoginThrottle, tenant_id).where(col(LoginThrottle.key).in_(list(keys.values())))
+    rows = {row.key: row for row in session.exec(query)}
+    blocked = any(
+        row.window_start + settings.login_throttle_window_seconds > t and row.failures >= _limits(settings)[kind]
+        for kind, row in ((kind, rows.get(key)) for kind, key in keys.items())
+        if row is not None
+    )
+    return Standing(blocked, keys["account"] in rows)
+
+
+def is_blocked(session: Session, settings: Settings, tenant_id: str, keys: dict[str, str]) -> bool:
+    return standing(session, settings, tenant_id, keys).blocked
 
 
 def record_failure(session: Session, settings: Settings, tenant_id: str, keys: dict[str, str]) -> None:
@@ -61,7 +76,5 @@ def record_failure(session: Session, settings: Settings, tenant_id: str, keys: d
 
 
 def record_success(session: Session, tenant_id: str, keys: dict[str, str]) -> None:
-    row = _row(session, tenant_id, keys["account"])
-    if row is not None:
-        session.delete(row)
-        session.flush()
+    where = (col(LoginThrottle.tenant_id) == tenant_id, col(LoginThrottle.key) == keys["account"])
+    session.exec(delete(LoginThrottle).where(*where))

@@ -164,3 +164,28 @@ def test_expired_entries_are_dropped_so_memory_follows_the_tenants_in_use(databa
         assert http.get("/t/someone-else/.well-known/jwks.json").status_code == 404
         assert len(ctx.directory._tenants) == 1  # only the live entry is held
     ctx.engine.dispose()
+
+
+def test_a_password_login_with_remembered_consent_costs_a_fixed_number_of_statements(cached_app):
+    """authorize (2: sweep expired requests, store this one), login page (1: the request), POST (3 before
+    the hash: request, user, both throttle keys; 8 after: request, user, browser session, audit event,
+    consent, request gone, grant, code), token (4: code used, grant, user, refresh token). The tenant and
+    the client come from memory, and no throttle row is touched when the account has no failures."""
+    from tests.factories import make_user  # noqa: PLC0415
+    from tests.flow import exchange, sign_in  # noqa: PLC0415
+
+    app, http = cached_app
+    ctx = app.state.ctx
+    tenant = make_tenant(ctx)
+    make_user(ctx, tenant)
+    rp = make_client(ctx, tenant)
+    first = sign_in(http, "acme", rp.client_id)  # consents; warms the directory and the key ring
+    assert exchange(http, "acme", rp.client_id, rp.client_secret, first["code"], first["_verifier"])["status"] == 200
+    http.cookies.clear()  # a new browser: signs in again, consent remembered
+    statements = StatementCounter(ctx.engine)
+    result = sign_in(http, "acme", rp.client_id)
+    assert statements.count == 2 + 1 + 3 + 8
+    statements.count = 0
+    tokens = exchange(http, "acme", rp.client_id, rp.client_secret, result["code"], result["_verifier"])
+    assert tokens["status"] == 200 and tokens["refresh_token"]
+    assert statements.count == 4
