@@ -17,8 +17,9 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from sqlmodel import Session, col, delete
 
 from identity.clock import now
-from identity.crypto import KeyEncryptor, etag_of
+from identity.crypto import KeyEncryptor
 from identity.db import tenant_query
+from identity.documents import public_json
 from identity.models.key import CURRENT, NEXT, RETIRED, SigningKey
 from tenants import audit
 from tenants.models import Tenant
@@ -119,7 +120,7 @@ class KeyRing:
         self._encryptor = encryptor
         self.verification = verification  # every published public key
         self.jwks_bytes = jwks_bytes  # the JWKS document, rendered once
-        self.jwks_etag = etag_of(jwks_bytes)
+        self.jwks = public_json(jwks_bytes)  # and its response headers
 
     def signer(self, alg: str) -> Key:
         key = self._signing.get(alg)

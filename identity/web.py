@@ -14,8 +14,8 @@ from starlette.responses import RedirectResponse, Response
 
 from identity.branding import branding_context
 from identity.context import AppContext
-from identity.crypto import etag_of
 from identity.db import session_scope
+from identity.documents import ReadyDocument
 from identity.oauth.server import OAuthResponse
 from tenants.models import Tenant
 
@@ -76,25 +76,10 @@ def public_uri(request: Request) -> str:
     return f"{uri}?{request.url.query}" if request.url.query else uri
 
 
-CACHEABLE = "public, max-age=300"
-
-
 def cacheable(request: Request, body: bytes, media_type: str, etag: str | None = None, **headers: str) -> Response:
     """A public, five-minute cacheable document with an ETag (pass it when it was computed with the body);
     ``If-None-Match`` with that tag (or ``*``, weak or strong) gets 304."""
-    return cacheable_for(request.headers.get("if-none-match", ""), body, media_type, etag, **headers)
-
-
-def cacheable_for(
-    if_none_match: str, body: bytes, media_type: str, etag: str | None = None, **headers: str
-) -> Response:
-    """``cacheable`` given the request's ``If-None-Match`` header (the fast lane has no Request)."""
-    etag = etag or etag_of(body)
-    all_headers = {"Cache-Control": CACHEABLE, "ETag": etag, **headers}
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    if etag in tags or "*" in tags:
-        return Response(status_code=304, headers=all_headers)
-    return Response(body, media_type=media_type, headers=all_headers)
+    return ReadyDocument.of(body, media_type, etag, **headers).response(request.headers.get("if-none-match", ""))
 
 
 def json_body(body: Any) -> bytes:

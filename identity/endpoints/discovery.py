@@ -12,10 +12,10 @@ from starlette.responses import Response
 
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
-from identity.crypto import etag_of
+from identity.documents import ReadyDocument, public_json
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
-from identity.web import app_context, cacheable_for, current_tenant, in_transaction
+from identity.web import app_context, current_tenant, in_transaction
 from tenants.models import Tenant
 
 
@@ -45,42 +45,38 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
     }
 
 
-def public_json(if_none_match: str, body: bytes, etag: str) -> Response:
-    return cacheable_for(if_none_match, body, "application/json", etag, **{"Access-Control-Allow-Origin": "*"})
-
-
 def discovery_in_memory(ctx: AppContext, tenant: Tenant, if_none_match: str) -> Response | None:
     """The discovery response if this tenant snapshot's document is already rendered, else None."""
-    document = ctx.directory.derived(tenant, "discovery")
-    return public_json(if_none_match, *document) if document is not None else None
+    document: ReadyDocument | None = ctx.directory.derived(tenant, "discovery")
+    return document.response(if_none_match) if document is not None else None
 
 
 def jwks_in_memory(ctx: AppContext, tenant: Tenant, if_none_match: str) -> Response | None:
     """The JWKS response if the tenant's key ring is loaded, else None."""
     ring = ctx.keys.cached(tenant)
-    return public_json(if_none_match, ring.jwks_bytes, ring.jwks_etag) if ring is not None else None
+    return ring.jwks.response(if_none_match) if ring is not None else None
 
 
-def render_discovery(ctx: AppContext, session: Session, tenant: Tenant) -> tuple[bytes, str]:
-    """The discovery document as ready bytes, and its ETag."""
+def render_discovery(ctx: AppContext, session: Session, tenant: Tenant) -> ReadyDocument:
+    """The discovery document as ready bytes, with its ETag and response headers."""
     scopes = [s for s in known_scopes(session, tenant.id) if not is_api_scope(s)]
     body = json.dumps(metadata(ctx.settings.issuer(tenant.slug), tenant, scopes), separators=(",", ":")).encode()
-    return body, etag_of(body)
+    return public_json(body)
 
 
 async def openid_configuration(request: Request) -> Response:
     ctx = app_context(request)
     tenant = await current_tenant(request)
-    document = ctx.directory.derived(tenant, "discovery")
+    document: ReadyDocument | None = ctx.directory.derived(tenant, "discovery")
     if document is None:
         make = partial(render_discovery, ctx)
         document = await in_transaction(request, lambda session: make(session, tenant))
         ctx.directory.keep_derived(tenant, "discovery", document, make)
-    return public_json(request.headers.get("if-none-match", ""), *document)
+    return document.response(request.headers.get("if-none-match", ""))
 
 
 async def jwks(request: Request) -> Response:
     ctx = app_context(request)
     tenant = await current_tenant(request)
     ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
-    return public_json(request.headers.get("if-none-match", ""), ring.jwks_bytes, ring.jwks_etag)
+    return ring.jwks.response(request.headers.get("if-none-match", ""))

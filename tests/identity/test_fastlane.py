@@ -72,3 +72,26 @@ def test_unknown_and_cold_tenants_go_to_the_app(warm):
     assert http.get("/t/nobody/.well-known/jwks.json").status_code == 404
     assert http.get("/t/nobody/.well-known/jwks.json").status_code == 404  # cached absence: still the app's page
     assert http.get("/t/nobody/userinfo", headers={"Authorization": "Bearer x"}).status_code == 404
+
+
+def test_ready_documents_give_each_response_its_own_headers(database_url):
+    """Discovery and JWKS headers are encoded once per document; a proxy-like middleware that adds a header
+    in place must not add it to the next response too."""
+    app = create_app(make_settings(database_url, cache_seconds=60))
+
+    async def stamping(scope, receive, send):  # type: ignore[no-untyped-def]
+        async def stamped(message):  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start":
+                message["headers"].append((b"x-served-by", b"edge"))
+            await send(message)
+
+        await app(scope, receive, stamped)
+
+    with TestClient(stamping, base_url=PUBLIC_URL) as http:
+        make_tenant(app.state.ctx)
+        for path in ("/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/jwks.json"):
+            for _ in range(3):
+                response = http.get(path)
+                assert response.status_code == 200
+                assert response.headers.get_list("x-served-by") == ["edge"]
+    app.state.ctx.engine.dispose()
