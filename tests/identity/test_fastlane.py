@@ -8,7 +8,8 @@ from starlette.testclient import TestClient
 
 from identity.app import create_app
 from tests.conftest import PUBLIC_URL, make_settings
-from tests.factories import make_client, make_scope, make_tenant
+from tests.factories import make_client, make_scope, make_tenant, make_user
+from tests.flow import exchange, sign_in
 
 VOLATILE = {"date", "content-length"}
 
@@ -75,7 +76,7 @@ def test_unknown_and_cold_tenants_go_to_the_app(warm):
 
 
 def test_ready_documents_give_each_response_its_own_headers(database_url):
-    """Discovery and JWKS headers are encoded once per document; a proxy-like middleware that adds a header
+    """Discovery, JWKS and warm userinfo headers are encoded once per document (or cached user); a proxy-like middleware that adds a header
     in place must not add it to the next response too."""
     app = create_app(make_settings(database_url, cache_seconds=60))
 
@@ -87,11 +88,16 @@ def test_ready_documents_give_each_response_its_own_headers(database_url):
 
         await app(scope, receive, stamped)
 
-    with TestClient(stamping, base_url=PUBLIC_URL) as http:
-        make_tenant(app.state.ctx)
-        for path in ("/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/jwks.json"):
+    with TestClient(stamping, base_url=PUBLIC_URL, follow_redirects=False) as http:
+        tenant = make_tenant(app.state.ctx)
+        make_user(app.state.ctx, tenant)
+        rp = make_client(app.state.ctx, tenant)
+        signed_in = sign_in(http, "acme", rp.client_id)
+        tokens = exchange(http, "acme", rp.client_id, rp.client_secret, signed_in["code"], signed_in["_verifier"])
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        for path in ("/t/acme/.well-known/openid-configuration", "/t/acme/.well-known/jwks.json", "/t/acme/userinfo"):
             for _ in range(3):
-                response = http.get(path)
+                response = http.get(path, headers=bearer if path.endswith("userinfo") else {})
                 assert response.status_code == 200
                 assert response.headers.get_list("x-served-by") == ["edge"]
     app.state.ctx.engine.dispose()
