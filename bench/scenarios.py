@@ -10,8 +10,8 @@
     dbcount       statements per request, from PostgreSQL's statement log (server run with log_statement=all)
     sweep         touch every tenant once (jwks + client_credentials token), bounded in time
 
-Every load is bounded in time and refuses non-loopback targets. Only the standard library, aiohttp (the login client), httpx and
-psycopg are needed (plus the project itself for ``argon2``).
+Every load is bounded in time and refuses non-loopback targets. Only the standard library, aiohttp (the
+login client), httpx and psycopg are needed (plus the project itself for ``argon2``).
 """
 
 from __future__ import annotations

@@ -119,8 +119,11 @@ class KeyRing:
         self._signing: dict[str, Key] = {}
         self._encryptor = encryptor
         self.verification = verification  # every published public key
-        self.jwks_bytes = jwks_bytes  # the JWKS document, rendered once
-        self.jwks = public_json(jwks_bytes)  # and its response headers
+        self.jwks = public_json(jwks_bytes)  # the JWKS document and its response headers, rendered once
+
+    @property
+    def jwks_bytes(self) -> bytes:
+        return self.jwks.ok.body
 
     def signer(self, alg: str) -> Key:
         key = self._signing.get(alg)

@@ -136,19 +136,21 @@ async def login_submit(request: Request) -> Response:
     ip = request.client.host if request.client else ""
     keys = throttle.keys_for(normalize_email(email), ip or "unknown")
 
-    def check(session: Session) -> tuple[View | None, str | None, throttle.Standing | None]:
-        """Before the expensive hash: the flow, CSRF, the throttle; returns the stored hash to verify."""
+    def check(session: Session) -> tuple[View | None, str | None, bool]:
+        """Before the expensive hash: the flow, CSRF, the throttle; returns the stored hash to verify and
+        whether the account has failures a success must clear."""
         tenant, flow = flows.pending(ctx.directory, session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None or not csrf_ok:
-            return View(tenant=tenant), None, None
+            return View(tenant=tenant), None, False
         user = find_user_by_email(session, tenant.id, email)
         standing = throttle.standing(session, ctx.settings, tenant.id, keys)
         if standing.blocked:
             _login_failed(session, tenant.id, user, email, ip, flow.client_id, "throttled")
-            return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None, None
-        return None, user.password_hash if user is not None and not user.disabled else None, standing
+            return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None, False
+        stored_hash = user.password_hash if user is not None and not user.disabled else None
+        return None, stored_hash, standing.account_failures
 
-    early, stored_hash, standing = await in_transaction(request, check)
+    early, stored_hash, account_failures = await in_transaction(request, check)
     if early is not None:
         return render(request, early)
     ok = await request.app.state.passwords.verify(password, stored_hash)
@@ -163,7 +165,7 @@ async def login_submit(request: Request) -> Response:
             throttle.record_failure(session, ctx.settings, tenant.id, keys)
             _login_failed(session, tenant.id, user, email, ip, flow.client_id, reason)
             return _login_error(request, tenant, flow, session, email, BAD_CREDENTIALS, 401)
-        if standing is not None and standing.account_failures:  # (none before the hash: nothing to clear)
+        if account_failures:  # seen before the hash; with none there is nothing to clear
             throttle.record_success(session, tenant.id, keys)
         audit.record(
             session, tenant.id, user_actor(user, ip), "login.succeeded", f"user:{user.id}", client_id=flow.client_id

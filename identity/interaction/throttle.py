@@ -40,13 +40,12 @@ class Standing:
 
 def standing(session: Session, settings: Settings, tenant_id: str, keys: dict[str, str]) -> Standing:
     """Both keys in one statement (it runs before every password check)."""
-    t = now()
+    window_open_since, limits = now() - settings.login_throttle_window_seconds, _limits(settings)
     query = tenant_query(LoginThrottle, tenant_id).where(col(LoginThrottle.key).in_(list(keys.values())))
     rows = {row.key: row for row in session.exec(query)}
     blocked = any(
-        row.window_start + settings.login_throttle_window_seconds > t and row.failures >= _limits(settings)[kind]
-        for kind, row in ((kind, rows.get(key)) for kind, key in keys.items())
-        if row is not None
+        (row := rows.get(key)) is not None and row.window_start > window_open_since and row.failures >= limits[kind]
+        for kind, key in keys.items()
     )
     return Standing(blocked, keys["account"] in rows)
 
