@@ -21,9 +21,9 @@ from identity.clock import now
 from identity.crypto import derive_key, random_token, sha256_hex
 from identity.db import tenant_query
 from identity.models.interaction import BrowserSession
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.settings import Settings
-from tenants.models import Tenant
 
 BROWSER_COOKIE = "idp_browser"
 SESSION_COOKIE = "idp_session"

@@ -21,10 +21,10 @@ from identity.clients import ClientError, register_client
 from identity.context import AppContext
 from identity.db import session_scope
 from identity.keys import SUPPORTED_ALGS, rotate, signing_algs
+from identity.models.tenant import PLATFORM_SLUG
 from identity.settings import Settings, SettingsError
 from identity.users import UserError, create_user
 from tenants.manage.tenants import platform_tenant
-from tenants.models import PLATFORM_SLUG
 from tenants.resolution import find_tenant
 from tenants.service import TenantError, create_tenant, define_scope
 

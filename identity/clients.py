@@ -14,8 +14,8 @@ from identity.clock import now
 from identity.crypto import SecretHasher, random_token
 from identity.db import tenant_query
 from identity.models.client import Client
+from identity.models.tenant import ALL_GRANT_TYPES, Tenant
 from identity.scopes import is_api_scope, known_scopes
-from tenants.models import ALL_GRANT_TYPES, Tenant
 
 SUPPORTED_GRANT_TYPES = ALL_GRANT_TYPES
 DEFAULT_GRANT_TYPES = ["authorization_code", "refresh_token"]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, delete
 
 from identity.db import tenant_query
+from identity.grants import revoke_user_grants
 from identity.models.client import Client
 from identity.models.interaction import Consent
-from identity.oauth.store import revoke_user_grants
 from identity.scopes import split
 from tenants import audit
 

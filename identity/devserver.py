@@ -15,11 +15,11 @@ from identity.crypto import random_token
 from identity.db import session_scope
 from identity.http_protocol import SERVER_OPTIONS
 from identity.migrate import upgrade
+from identity.models.team import OWNER
 from identity.password_service import SOCKET_ENV, PasswordService
 from identity.passwords import hash_password
 from identity.users import create_user, find_user_by_email
 from tenants.members import add_member
-from tenants.models import OWNER
 from tenants.resolution import find_tenant
 from tenants.service import create_tenant
 

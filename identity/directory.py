@@ -30,10 +30,10 @@ from sqlmodel import Session
 
 from identity.clients import find_client
 from identity.db import session_scope
+from identity.grants import user_of_live_grant
 from identity.models.client import Client
+from identity.models.tenant import Tenant
 from identity.models.user import User
-from identity.oauth.store import user_of_live_grant
-from tenants.models import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended, find_tenant
 
 MAX_ENTRIES = 50_000

@@ -8,9 +8,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity.models.tenant import Tenant
+from identity.problems import ApiProblem, problem_response
 from identity.web import error_page, in_transaction, json_response, page
-from tenants.api.problems import ApiProblem, problem_response
-from tenants.models import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended, find_tenant
 
 log = logging.getLogger("identity.errors")

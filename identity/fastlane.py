@@ -23,7 +23,7 @@ from identity.context import AppContext
 from identity.endpoints.discovery import discovery_in_memory, jwks_in_memory
 from identity.endpoints.token import all_in_memory, is_form, issue_inline, repeated_parameter, token_work
 from identity.endpoints.userinfo import BearerError, bearer_error, bearer_token, response_in_memory
-from tenants.models import Tenant
+from identity.models.tenant import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended
 
 MAX_TOKEN_BODY = 8 * 1024  # a client_credentials request is a few hundred bytes; longer ones take the app's way

@@ -21,8 +21,8 @@ from identity.crypto import KeyEncryptor
 from identity.db import tenant_query
 from identity.documents import public_json
 from identity.models.key import CURRENT, NEXT, RETIRED, SigningKey
+from identity.models.tenant import Tenant
 from tenants import audit
-from tenants.models import Tenant
 
 SUPPORTED_ALGS = ("RS256", "ES256", "EdDSA")
 # Every tenant keeps keys for these, so a tenant can switch algorithm without a gap in JWKS.

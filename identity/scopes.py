@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from identity.db import tenant_query
-from tenants.models import TenantScope
+from identity.models.tenant import TenantScope
 
 OPENID = "openid"
 OFFLINE_ACCESS = "offline_access"

@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from identity.clock import now
 from identity.db import session_scope
-from tenants.models import TokenUsage
+from identity.models.tenant import TokenUsage
 
 
 def hour_of(t: int) -> int:

@@ -10,9 +10,9 @@ from sqlmodel import Session, col, func, select
 
 from identity.clock import now
 from identity.db import tenant_query
+from identity.grants import revoke_user_grants
 from identity.models.interaction import BrowserSession
 from identity.models.user import User
-from identity.oauth.store import revoke_user_grants
 from identity.passwords import hash_password, password_problem
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

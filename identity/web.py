@@ -16,8 +16,8 @@ from identity.branding import branding_context
 from identity.context import AppContext
 from identity.db import session_scope
 from identity.documents import ReadyDocument
+from identity.models.tenant import Tenant
 from identity.oauth.server import OAuthResponse
-from tenants.models import Tenant
 
 T = TypeVar("T")
 

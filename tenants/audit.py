@@ -12,7 +12,8 @@ from sqlmodel import Session, col, delete, func, select
 
 from identity.clock import now
 from identity.db import tenant_query
-from tenants.models import AuditEvent, Tenant
+from identity.models.audit import AuditEvent
+from identity.models.tenant import Tenant
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from sqlmodel import Session, col, func, select
 from identity.clock import now
 from identity.crypto import random_token, sha256_hex
 from identity.db import tenant_query
+from identity.models.team import OWNER, PORTAL_ROLES, Invitation, Membership
 from identity.models.user import User
 from identity.users import UserError, create_user, find_user_by_email, normalize_email
-from tenants.models import OWNER, PORTAL_ROLES, Invitation, Membership
 
 INVITATION_TTL = 7 * 86400
 

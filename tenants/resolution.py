@@ -6,7 +6,7 @@ import re
 
 from sqlmodel import Session, select
 
-from tenants.models import Tenant
+from identity.models.tenant import Tenant
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 

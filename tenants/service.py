@@ -12,8 +12,8 @@ from identity.crypto import KeyEncryptor
 from identity.db import tenant_query
 from identity.keys import create_initial_keys
 from identity.models.client import Client
+from identity.models.tenant import ALL_GRANT_TYPES, Tenant, TenantScope
 from identity.scopes import STANDARD_SCOPES, is_api_scope
-from tenants.models import ALL_GRANT_TYPES, Tenant, TenantScope
 from tenants.resolution import SLUG_PATTERN, find_tenant
 
 

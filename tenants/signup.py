@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from identity.crypto import KeyEncryptor
+from identity.models.team import OWNER
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.passwords import password_problem
 from identity.users import UserError, create_user
 from tenants import audit
 from tenants.members import add_member
-from tenants.models import OWNER, Tenant
 from tenants.resolution import SLUG_PATTERN, find_tenant
 from tenants.service import TenantError, create_tenant
 

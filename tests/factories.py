@@ -8,9 +8,9 @@ from identity.clients import register_client
 from identity.context import AppContext
 from identity.db import session_scope
 from identity.models.client import Client
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.users import create_user
-from tenants.models import Tenant
 from tenants.service import create_tenant, define_scope
 
 PASSWORD = "correct horse battery"

@@ -13,10 +13,10 @@ from starlette.responses import Response
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
+from identity.models.tenant import Tenant
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
 from identity.web import app_context, current_tenant, in_transaction
-from tenants.models import Tenant
 
 
 def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:

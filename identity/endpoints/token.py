@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.context import AppContext
+from identity.grants import REVOKED_GRANT
+from identity.models.tenant import Tenant
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
-from identity.oauth.store import REVOKED_GRANT
 from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri, run_inline
-from tenants.models import Tenant
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -10,12 +10,12 @@ from starlette.responses import Response
 from identity.context import AppContext
 from identity.documents import ReadyResponse
 from identity.keys import KeyRing
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.scopes import OPENID, split
 from identity.tokens import InvalidAccessToken
 from identity.userinfo_claims import user_claims
 from identity.web import app_context, current_tenant, in_transaction, json_body, json_bytes_response, json_response
-from tenants.models import Tenant
 
 
 class BearerError(Exception):

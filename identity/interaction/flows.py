@@ -21,11 +21,11 @@ from identity.crypto import sha256_hex
 from identity.db import tenant_query
 from identity.directory import Directory
 from identity.models.interaction import AuthorizationRequest, Consent
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
-from tenants.models import Tenant
 
 LOGIN = "login"
 CONSENT = "consent"

@@ -16,13 +16,13 @@ from identity.browser import cookies
 from identity.clock import now
 from identity.interaction import flows, throttle
 from identity.models.client import Client
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.oauth.server import AuthorizationServer
 from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
 from identity.users import email_problem, find_user_by_email, normalize_email
 from identity.web import app_context, error_page, in_transaction, page, redirect
 from tenants import audit
-from tenants.models import Tenant
 
 BAD_CREDENTIALS = "The email or password is incorrect."
 THROTTLED = "Too many failed attempts. Wait a few minutes, then try again."

@@ -1,12 +1,14 @@
 """All tables, imported together so ``SQLModel.metadata`` is complete (Alembic reads it)."""
 
 from identity.models.admin import AdminSession, PlatformAdmin
+from identity.models.audit import AuditEvent
 from identity.models.client import Client
 from identity.models.grant import AuthorizationCode, Grant, RefreshToken
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle
 from identity.models.key import SigningKey
+from identity.models.team import Invitation, Membership
+from identity.models.tenant import Tenant, TenantScope, TokenUsage
 from identity.models.user import User
-from tenants.models import AuditEvent, Invitation, Membership, Tenant, TenantScope, TokenUsage
 
 __all__ = [
     "AdminSession",

@@ -1,6 +1,6 @@
 """Authlib grants with our storage hooks and rules.
 
-Each hook is a few lines that call the stores in ``identity.oauth.store``. The rules we add to
+Each hook is a few lines that call the storage service ``identity.grants``. The rules we add to
 Authlib's: S256-only PKCE, required for public clients; atomic single-use codes with replay
 revocation; refresh-token rotation with reuse detection; client_credentials limited to the client's
 scopes; refresh tokens only with ``offline_access`` (unless the tenant allows them always).
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import grants as rfc6749
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode as AuthlibOpenIDCode
 
+from identity import grants
 from identity.models.grant import AuthorizationCode, RefreshToken
-from identity.oauth import store
 from identity.scopes import OFFLINE_ACCESS, OPENID, join, split, token_audience
 
 if TYPE_CHECKING:
@@ -47,21 +47,21 @@ class _IssuesTokens:
         return None
 
 
-class AuthorizationCodeGrant(_IssuesTokens, grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(_IssuesTokens, rfc6749.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     AUTHORIZATION_CODE_LENGTH = 43  # 43 URL-safe characters = 256 bits
 
     def save_authorization_code(self, code: str, request: Any) -> AuthorizationCode:
-        return store.save_code(self.server.session, self.server.tenant, code, request)
+        return grants.save_code(self.server.session, self.server.tenant, code, request)
 
     def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
-        return store.consume_code(self.server.session, self.server.tenant, code, client.id)
+        return grants.consume_code(self.server.session, self.server.tenant, code, client.id)
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         return None  # consumed atomically in query_authorization_code; kept to detect replays
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Any:
-        user = store.active_user(self.server.session, self.server.tenant, authorization_code.user_id)
+        user = grants.active_user(self.server.session, self.server.tenant, authorization_code.user_id)
         if user is None:
             raise InvalidGrantError("The user of this code can no longer sign in.")
         return user
@@ -78,17 +78,17 @@ class AuthorizationCodeGrant(_IssuesTokens, grants.AuthorizationCodeGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
-class RefreshTokenGrant(_IssuesTokens, grants.RefreshTokenGrant):
+class RefreshTokenGrant(_IssuesTokens, rfc6749.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation on every use
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
-        return store.rotate_refresh_token(
+        return grants.rotate_refresh_token(
             self.server.session, self.server.tenant, refresh_token, self.request.client.id
         )
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Any:
-        user = store.active_user(self.server.session, self.server.tenant, refresh_token.user_id)
+        user = grants.active_user(self.server.session, self.server.tenant, refresh_token.user_id)
         if user is None:
             raise InvalidGrantError("The user of this refresh token can no longer sign in.")
         return user
@@ -103,7 +103,7 @@ class RefreshTokenGrant(_IssuesTokens, grants.RefreshTokenGrant):
             raise InvalidScopeError("The requested scope exceeds the scope originally granted.")
 
 
-class ClientCredentialsGrant(_IssuesTokens, grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(_IssuesTokens, rfc6749.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def validate_token_request(self) -> None:
@@ -172,6 +172,6 @@ class RefreshIdToken:
     def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
         _, token, _ = response
         if OPENID in split(token.get("scope")):
-            auth_time = store.grant_auth_time(self.server.session, self.server.tenant, grant.request.refresh_token)
+            auth_time = grants.grant_auth_time(self.server.session, self.server.tenant, grant.request.refresh_token)
             token["id_token"] = self.server.id_token(grant.request, token, auth_time, None)
         return token

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from authlib.oauth2 import rfc7662
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 
+from identity import grants
 from identity.clock import now
-from identity.oauth import store
 from identity.tokens import InvalidAccessToken
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class IntrospectionEndpoint(rfc7662.IntrospectionEndpoint):
         )
 
     def _refresh_token(self, token: str) -> FoundToken | None:
-        row = store.live_refresh_token(self.server.session, self.server.tenant, token)
+        row = grants.live_refresh_token(self.server.session, self.server.tenant, token)
         if row is None:
             return None
         return FoundToken(

@@ -14,8 +14,9 @@ from authlib.oauth2 import rfc6749
 from authlib.oauth2.rfc9207 import IssuerParameter
 from sqlmodel import Session
 
+from identity import grants
 from identity.context import AppContext
-from identity.oauth import store
+from identity.models.tenant import Tenant
 from identity.oauth.client import OAuthClient
 from identity.oauth.grants import (
     AuthorizationCodeGrant,
@@ -28,7 +29,6 @@ from identity.oauth.grants import (
 from identity.scopes import OFFLINE_ACCESS, split, token_audience
 from identity.tokens import Signer
 from identity.userinfo_claims import user_claims
-from tenants.models import Tenant
 
 
 @dataclass
@@ -130,7 +130,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         if include_refresh_token and user is not None and grant_id is not None:
             # A rotated refresh token keeps the family's full scope even when this access token is narrower.
             family_scope = request.refresh_token.scope if request.refresh_token is not None else scope
-            token["refresh_token"] = store.save_refresh_token(
+            token["refresh_token"] = grants.save_refresh_token(
                 self.session,
                 self.tenant,
                 grant_id=grant_id,

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from identity.models.tenant import Tenant
 from identity.web import app_context, in_transaction, redirect
 from tenants.admin.access import SignedInAdmin, require_admin
 from tenants.admin.web import PageNotFound, admin_page, forget_once, take_once
@@ -25,7 +26,6 @@ from tenants.manage.tenants import (
     rows_for,
     suspend_tenant,
 )
-from tenants.models import Tenant
 from tenants.portal import forms
 
 NOTICES = {

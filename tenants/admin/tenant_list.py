@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from identity.models.tenant import ACTIVE, SUSPENDED
 from identity.web import app_context, in_transaction, redirect
 from tenants.admin.access import SignedInAdmin, require_admin
 from tenants.admin.web import admin_page, show_once
 from tenants.manage.errors import ManageError
 from tenants.manage.tenants import create_customer_tenant, list_tenants
-from tenants.models import ACTIVE, SUSPENDED
 from tenants.portal import forms
 
 PAGE_SIZE = 25

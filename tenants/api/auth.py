@@ -13,12 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from identity.db import session_scope
+from identity.models.team import ADMIN, OWNER
+from identity.models.tenant import PLATFORM_SLUG, Tenant
+from identity.problems import ApiProblem
 from identity.scopes import split
 from identity.tokens import InvalidAccessToken
 from identity.web import app_context
-from tenants.api.problems import ApiProblem
 from tenants.audit import Actor
-from tenants.models import ADMIN, OWNER, PLATFORM_SLUG, Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended
 
 

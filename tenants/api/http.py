@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.crypto import etag_of
+from identity.problems import ApiProblem, problem_response
 from identity.web import NO_STORE, in_transaction
 from tenants.api.auth import Caller, authenticate
-from tenants.api.problems import ApiProblem, from_manage_error, problem_response
 from tenants.manage.errors import ManageError
 
 T = TypeVar("T")
@@ -177,3 +177,8 @@ def _guarded(work: Work, session: Session, caller: Caller) -> Response:
         return work(session, caller)
     except ManageError as error:
         raise from_manage_error(error) from error
+
+
+def from_manage_error(error: ManageError) -> ApiProblem:
+    code = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}.get(error.status, "invalid")
+    return ApiProblem(error.status, code, error.message, errors=error.fields)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from identity.models.tenant import Tenant
 from identity.web import app_context
 from tenants.api.auth import Caller
 from tenants.api.http import Fields, check_if_match, endpoint, json_body, one, page, page_params, query_text
@@ -17,7 +18,6 @@ from tenants.api.views import event_view, tenant_view
 from tenants.audit import platform_events
 from tenants.manage import tenants as platform
 from tenants.manage.errors import Missing
-from tenants.models import Tenant
 from tenants.resolution import find_tenant
 
 

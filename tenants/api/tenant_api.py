@@ -17,17 +17,17 @@ from starlette.routing import Route
 from identity.clients import APP_TYPES, ClientSpec, list_clients
 from identity.consents import list_consents, revoke_consent
 from identity.db import tenant_query
+from identity.models.tenant import TenantScope
+from identity.problems import ApiProblem
 from identity.users import list_users
 from identity.web import app_context
 from tenants import audit
 from tenants.api.auth import Caller
 from tenants.api.http import Fields, check_if_match, endpoint, json_body, one, page, page_params, query_text
-from tenants.api.problems import ApiProblem
 from tenants.api.views import client_view, event_view, member_view, scope_view, user_view
 from tenants.manage import apps, scopes, team, users
 from tenants.manage.errors import Missing
 from tenants.members import members, role_of
-from tenants.models import TenantScope
 from tenants.service import find_scope
 
 CLIENT_FIELDS = {

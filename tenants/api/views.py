@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from identity.models.audit import AuditEvent
 from identity.models.client import Client
+from identity.models.tenant import TenantScope
 from identity.models.user import User
 from tenants.manage.tenants import TenantRow
-from tenants.models import AuditEvent, TenantScope
 
 
 def client_view(client: Client) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from identity.clients import (
 )
 from identity.context import AppContext
 from identity.models.client import Client
+from identity.models.tenant import Tenant
 from tenants import audit
 from tenants.manage.errors import Invalid, Missing
-from tenants.models import Tenant
 
 
 def get_app(session: Session, tenant: Tenant, client_id: str) -> Client:

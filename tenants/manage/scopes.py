@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from identity.models.tenant import Tenant, TenantScope
 from tenants import audit
 from tenants.manage.errors import Conflict, Invalid, Missing
-from tenants.models import Tenant, TenantScope
 from tenants.service import ScopeError, create_scope, delete_scope, describe_scope, find_scope
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from identity.models.tenant import Tenant
 from tenants import audit
 from tenants.manage.errors import Invalid
-from tenants.models import Tenant
 from tenants.service import settings_of, update_settings
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from identity.models.team import OWNER, PORTAL_ROLES, ROLE_RANK
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.users import email_problem, find_user_by_email, get_user
 from tenants import audit
 from tenants.manage.errors import Conflict, Invalid, ManageError, Missing, NotAllowed
 from tenants.members import MemberError, NewInvitation, change_role, invite, remove_member, role_of
-from tenants.models import OWNER, PORTAL_ROLES, ROLE_RANK, Tenant
 
 OWNER_ONLY = "Only an owner can grant or take away the owner role."
 CHOOSE_ROLE = "Choose a role: owner, admin or developer."

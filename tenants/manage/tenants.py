@@ -17,12 +17,13 @@ from identity.clock import now
 from identity.crypto import KeyEncryptor
 from identity.models.client import Client
 from identity.models.interaction import BrowserSession
+from identity.models.team import OWNER
+from identity.models.tenant import ACTIVE, PLATFORM, PLATFORM_SLUG, SUSPENDED, Tenant, TenantScope, TokenUsage
 from identity.models.user import User
 from identity.users import email_problem
 from tenants import audit
 from tenants.manage.errors import Conflict, Invalid, Missing, NotAllowed
 from tenants.members import NewInvitation, invite
-from tenants.models import ACTIVE, OWNER, PLATFORM, PLATFORM_SLUG, SUSPENDED, Tenant, TenantScope, TokenUsage
 from tenants.resolution import find_tenant
 from tenants.service import create_tenant, define_scope
 from tenants.signup import slug_problem

@@ -8,6 +8,8 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from identity.models.team import ROLE_RANK as RANK
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.passwords import password_problem
 from identity.users import (
@@ -23,8 +25,6 @@ from identity.users import (
 from tenants import audit
 from tenants.manage.errors import Conflict, Invalid, Missing, NotAllowed
 from tenants.members import role_of
-from tenants.models import ROLE_RANK as RANK
-from tenants.models import Tenant
 
 NAME_MAX = 200
 

@@ -13,10 +13,11 @@ from starlette.requests import Request
 
 from identity import browser as browser_cookies
 from identity.browser import cookies
+from identity.models.team import DEVELOPER, ROLE_RANK
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from tenants.audit import Actor
 from tenants.members import role_of
-from tenants.models import DEVELOPER, ROLE_RANK, Tenant
 
 RANK = ROLE_RANK
 

@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from identity.models.audit import AuditEvent
+from identity.models.team import ADMIN
 from identity.web import in_transaction
 from tenants import audit
-from tenants.models import ADMIN, AuditEvent
 from tenants.portal import forms
 from tenants.portal.access import require_member
 from tenants.portal.web import portal_page

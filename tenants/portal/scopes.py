@@ -12,11 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from identity.clients import list_clients
+from identity.models.tenant import TenantScope
 from identity.scopes import STANDARD_SCOPES, tenant_scopes
 from identity.web import in_transaction, redirect
 from tenants.manage import scopes as manage
 from tenants.manage.errors import Conflict, Invalid
-from tenants.models import TenantScope
 from tenants.portal import forms
 from tenants.portal.access import Member, require_member
 from tenants.portal.web import portal_page, refusals

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from identity.branding import is_hex_color
+from identity.models.team import ADMIN
 from identity.web import in_transaction, redirect
 from tenants.manage.errors import Invalid
 from tenants.manage.settings import change_settings
-from tenants.models import ADMIN
 from tenants.portal import forms
 from tenants.portal.access import Member, require_member
 from tenants.portal.web import portal_page, refusals

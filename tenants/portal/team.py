@@ -23,6 +23,8 @@ from identity import browser as browser_cookies
 from identity.browser import cookies
 from identity.crypto import random_token
 from identity.interaction import throttle
+from identity.models.team import ADMIN, OWNER, PORTAL_ROLES, Invitation
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.passwords import password_problem
 from identity.users import UserError, find_user_by_email, normalize_email
@@ -32,7 +34,6 @@ from tenants.manage import team as manage
 from tenants.manage.errors import Conflict, Invalid
 from tenants.manage.users import NAME_MAX
 from tenants.members import MemberError, accept_invitation, find_invitation, members, pending_invitations, role_of
-from tenants.models import ADMIN, OWNER, PORTAL_ROLES, Invitation, Tenant
 from tenants.portal import forms
 from tenants.portal.access import Member, require_member
 from tenants.portal.web import plain_page, portal_page, refusals

@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from identity.models.team import ADMIN
 from identity.models.user import User
 from identity.users import list_users, normalize_email
 from identity.web import in_transaction, redirect
 from tenants.manage import users as manage
 from tenants.manage.errors import Conflict, Invalid
 from tenants.members import role_of
-from tenants.models import ADMIN
 from tenants.portal import forms
 from tenants.portal.access import Member, require_member
 from tenants.portal.web import portal_page, refusals

@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 from identity.admins import create_admin
 from identity.db import session_scope
 from identity.models.admin import PlatformAdmin
-from tenants.models import PLATFORM, AuditEvent, Tenant
+from identity.models.audit import AuditEvent
+from identity.models.tenant import PLATFORM, Tenant
 from tests.flow import hidden
 
 ADMIN_EMAIL = "ops@platform.test"

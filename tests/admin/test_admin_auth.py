@@ -15,9 +15,9 @@ from identity.app import create_app
 from identity.crypto import sha256_hex
 from identity.db import session_scope
 from identity.models.admin import AdminSession, PlatformAdmin
+from identity.models.tenant import Tenant
 from identity.passwords import verify_password
 from tenants.admin.cookies import AdminCookies
-from tenants.models import Tenant
 from tests.admin.helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,

@@ -13,8 +13,9 @@ from starlette.testclient import TestClient
 
 from identity.browser import end_session, start_session
 from identity.db import session_scope
+from identity.models.audit import AuditEvent
+from identity.models.tenant import Tenant
 from tenants.audit import CLI, record
-from tenants.models import AuditEvent, Tenant
 from tenants.resolution import find_tenant
 from tests.admin.helpers import actor_of, cells, csrf, form_token, make_admin, platform_events, sign_in
 from tests.factories import make_client, make_tenant, make_user

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from identity.db import session_scope
+from identity.models.audit import AuditEvent
 from identity.scopes import TENANT_API_SCOPES
 from tenants.manage.tenants import platform_tenant
-from tenants.models import AuditEvent
 from tests.factories import make_client
 
 ALL_TENANT_SCOPES = sorted(TENANT_API_SCOPES)

@@ -6,8 +6,8 @@ from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
 from identity.db import session_scope
+from identity.models.tenant import Tenant
 from tenants.manage.tenants import tenant_tables
-from tenants.models import Tenant
 from tests.api.helpers import audit_count, audit_rows, bearer, management_token, platform, platform_token
 from tests.factories import make_client, make_tenant, make_user
 

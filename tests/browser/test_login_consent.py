@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tenants.models import Tenant
+from identity.models.tenant import Tenant
 from tests.browser.client_app import ClientApp
 from tests.factories import PASSWORD, REDIRECT_URI, AppCredentials, make_client, make_tenant, make_user
 from tests.flow import pkce_pair

@@ -22,7 +22,7 @@ from sqlmodel import select
 
 from identity.db import session_scope
 from identity.models.client import Client
-from tenants.models import Tenant
+from identity.models.tenant import Tenant
 from tenants.resolution import find_tenant
 from tests.browser.client_app import ClientApp
 from tests.factories import PASSWORD, REDIRECT_URI, make_user

@@ -16,7 +16,7 @@ from identity.branding import (
     safe_logo_url,
 )
 from identity.db import session_scope
-from tenants.models import Tenant
+from identity.models.tenant import Tenant
 from tests.factories import make_client, make_tenant, make_user
 from tests.flow import authorize_url, hidden, pkce_pair
 

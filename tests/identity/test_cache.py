@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from identity.app import create_app
 from identity.db import session_scope
-from tenants.models import SUSPENDED, Tenant
+from identity.models.tenant import SUSPENDED, Tenant
 from tests.conftest import PUBLIC_URL, make_settings
 from tests.factories import make_client, make_scope, make_tenant
 

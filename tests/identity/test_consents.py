@@ -5,8 +5,8 @@ from sqlmodel import col
 
 from identity.consents import list_consents, revoke_consent
 from identity.db import session_scope, tenant_query
+from identity.models.audit import AuditEvent
 from tenants import audit
-from tenants.models import AuditEvent
 from tests.factories import make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, pkce_pair, sign_in
 

@@ -9,10 +9,11 @@ from sqlmodel import col
 from identity import cli
 from identity.db import session_scope, tenant_query
 from identity.keys import rotate
+from identity.models.audit import AuditEvent
 from identity.models.grant import Grant
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from tenants import audit
-from tenants.models import AuditEvent, Tenant
 from tests.factories import PASSWORD, make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, hidden, pkce_pair, sign_in
 

@@ -4,8 +4,9 @@ import pytest
 from sqlmodel import select
 
 from identity.db import session_scope
+from identity.models.audit import AuditEvent
+from identity.models.tenant import Tenant
 from identity.models.user import User
-from tenants.models import AuditEvent, Tenant
 from tests.factories import REDIRECT_URI, make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, hidden, pkce_pair, query_of
 

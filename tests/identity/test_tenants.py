@@ -1,5 +1,5 @@
 from identity.db import session_scope
-from tenants.models import SUSPENDED, Tenant
+from identity.models.tenant import SUSPENDED, Tenant
 from tests.factories import make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, sign_in
 

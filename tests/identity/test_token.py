@@ -250,7 +250,7 @@ def test_disabled_user_cannot_refresh(http, ctx, rp):
 
 def test_es256_access_tokens_when_the_tenant_chooses_them(http, ctx, tenant):
     from identity.db import session_scope  # noqa: PLC0415
-    from tenants.models import Tenant  # noqa: PLC0415
+    from identity.models.tenant import Tenant  # noqa: PLC0415
 
     with session_scope(ctx.sessions) as session:
         row = session.get(Tenant, tenant.id)

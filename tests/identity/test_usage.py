@@ -3,8 +3,8 @@
 from sqlmodel import select
 
 from identity.db import session_scope
+from identity.models.tenant import TokenUsage
 from identity.usage import hour_of
-from tenants.models import TokenUsage
 from tests.factories import make_client, make_tenant
 
 

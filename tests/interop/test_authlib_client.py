@@ -20,7 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
-from tenants.models import Tenant
+from identity.models.tenant import Tenant
 from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_scope, make_tenant, make_user
 
 pytestmark = pytest.mark.browser

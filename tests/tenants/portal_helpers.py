@@ -7,9 +7,9 @@ import re
 from starlette.testclient import TestClient
 
 from identity.db import session_scope
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from tenants.members import add_member
-from tenants.models import Tenant
 from tenants.resolution import find_tenant
 from tests.conftest import PUBLIC_URL
 from tests.factories import PASSWORD, make_user

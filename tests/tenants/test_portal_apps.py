@@ -3,7 +3,9 @@
 from sqlmodel import select
 
 from identity.db import session_scope
-from tenants.models import AuditEvent, Membership, Tenant
+from identity.models.audit import AuditEvent
+from identity.models.team import Membership
+from identity.models.tenant import Tenant
 from tests.flow import exchange, sign_in
 from tests.tenants.portal_helpers import create_app, portal_form, portal_sign_in, sign_up
 

@@ -7,8 +7,8 @@ from sqlmodel import select
 
 from identity.clock import now
 from identity.db import session_scope
+from identity.models.audit import AuditEvent
 from tenants import audit
-from tenants.models import AuditEvent
 from tests.tenants.portal_helpers import create_app, sign_up
 from tests.tenants.test_portal_settings import audit_events, owner_actor, sign_in_member, tenant_row
 

@@ -6,7 +6,7 @@ import re
 from sqlmodel import select
 
 from identity.db import session_scope
-from tenants.models import TenantScope
+from identity.models.tenant import TenantScope
 from tests.factories import make_user
 from tests.flow import authorize_url, pkce_pair, submit_login
 from tests.tenants.portal_helpers import create_app, portal_form, sign_up

@@ -7,9 +7,10 @@ from sqlmodel import select
 
 from identity.clock import now
 from identity.db import session_scope
+from identity.models.audit import AuditEvent
+from identity.models.tenant import Tenant
 from tenants import audit
 from tenants.members import add_member
-from tenants.models import AuditEvent, Tenant
 from tenants.resolution import find_tenant
 from tests.conftest import PUBLIC_URL
 from tests.factories import PASSWORD, make_user

@@ -13,9 +13,10 @@ from starlette.testclient import TestClient
 
 from identity.app import create_app
 from identity.db import session_scope
+from identity.models.audit import AuditEvent
+from identity.models.team import Invitation, Membership
 from identity.models.user import User
 from identity.passwords import verify_password
-from tenants.models import AuditEvent, Invitation, Membership
 from tests.conftest import PUBLIC_URL, make_settings
 from tests.factories import PASSWORD, make_client, make_user
 from tests.flow import sign_in

@@ -10,12 +10,13 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from identity.db import session_scope
+from identity.models.audit import AuditEvent
 from identity.models.grant import Grant, RefreshToken
 from identity.models.interaction import BrowserSession
+from identity.models.team import Membership
 from identity.models.user import User
 from identity.passwords import verify_password
 from identity.users import list_users
-from tenants.models import AuditEvent, Membership
 from tests.conftest import PUBLIC_URL
 from tests.factories import PASSWORD, make_client, make_user
 from tests.flow import authorize_url, exchange, hidden, pkce_pair, sign_in

@@ -8,7 +8,6 @@ from typing import Any
 from starlette.responses import Response
 
 from identity.web import NO_STORE
-from tenants.manage.errors import ManageError
 
 PROBLEM_TYPE = "https://identity.invalid/problems/"  # a stable, documented identifier (RFC 9457 §3.1.1)
 
@@ -55,8 +54,3 @@ def problem_response(problem: ApiProblem) -> Response:
         media_type="application/problem+json",
         headers={**NO_STORE, **problem.headers},
     )
-
-
-def from_manage_error(error: ManageError) -> ApiProblem:
-    code = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}.get(error.status, "invalid")
-    return ApiProblem(error.status, code, error.message, errors=error.fields)

@@ -17,9 +17,9 @@ from identity.clock import now
 from identity.crypto import random_token, sha256_hex
 from identity.db import tenant_query
 from identity.models.grant import AuthorizationCode, Grant, RefreshToken
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from tenants import audit
-from tenants.models import Tenant
 
 log = logging.getLogger("identity.tokens")
 

@@ -1,8 +1,9 @@
-"""Tenant tables. Every other tenant-owned table carries ``tenant_id`` (see ``identity.models.base``)."""
+"""Tenants, their own scopes and their token usage counts. Every other tenant-owned table carries
+``tenant_id`` (see ``identity.models.base``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Index
+from sqlalchemy import JSON, BigInteger
 from sqlmodel import Field, SQLModel
 
 from identity.clock import now
@@ -62,60 +63,6 @@ class TenantScope(TenantOwned, table=True):
 
     name: str = Field(primary_key=True, max_length=100)
     description: str = Field(default="", max_length=300)
-
-
-OWNER, ADMIN, DEVELOPER = "owner", "admin", "developer"
-PORTAL_ROLES = (OWNER, ADMIN, DEVELOPER)
-# What each role may do, from least to most.
-ROLE_RANK = {DEVELOPER: 1, ADMIN: 2, OWNER: 3}
-
-
-class Membership(TenantOwned, table=True):
-    """A user of the tenant who may use its developer portal, and in which role."""
-
-    __tablename__ = "memberships"
-    __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"),
-    )
-
-    user_id: str = Field(primary_key=True, max_length=32)
-    role: str = Field(max_length=20)
-    created_at: int = Field(default_factory=now, sa_type=BigInteger)
-
-
-class Invitation(TenantOwned, table=True):
-    """An invitation to join the portal team; the link carries a token whose SHA-256 is stored."""
-
-    __tablename__ = "invitations"
-    __table_args__ = (Index("ix_invitations_token", "tenant_id", "token_hash"),)
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    email: str = Field(max_length=320)
-    role: str = Field(max_length=20)
-    token_hash: str = Field(max_length=64)
-    invited_by: str = Field(max_length=32)
-    created_at: int = Field(default_factory=now, sa_type=BigInteger)
-    expires_at: int = Field(sa_type=BigInteger)
-    accepted_at: int | None = Field(default=None, sa_type=BigInteger)
-
-
-class AuditEvent(TenantOwned, table=True):
-    """Who did what to what, when and from where. Never holds secrets, passwords or tokens."""
-
-    __tablename__ = "audit_events"
-    # Per tenant (the portal, the tenant API) and across tenants (the platform's audit log).
-    __table_args__ = (
-        Index("ix_audit_events_tenant_time", "tenant_id", "created_at"),
-        Index("ix_audit_events_time", "created_at"),
-    )
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    actor: str = Field(max_length=400)  # "user:<sub> <email>", "cli", "admin:<email>"
-    action: str = Field(max_length=80)  # e.g. "client.created"
-    target: str = Field(default="", max_length=400)
-    ip: str = Field(default="", max_length=64)
-    details: dict = Field(default_factory=dict, sa_type=JSON)
-    created_at: int = Field(default_factory=now, sa_type=BigInteger)
 
 
 class TokenUsage(TenantOwned, table=True):
