@@ -1,4 +1,11 @@
-"""Engine, the unit of work, and the one helper every tenant-owned query goes through."""
+"""Engine, the unit of work, and the tenant filter every tenant-owned statement goes through.
+
+Reads start from ``tenant_query``, bulk changes from ``tenant_update`` / ``tenant_delete``; the few statements
+that span tenants on purpose (the platform's views, deleting a tenant, the usage flush) are marked with
+``across_tenants``. Every Session checks this before it runs a statement (``require_tenant_filter``): a
+statement on a tenant-owned table that names no ``tenant_id`` is refused, so a forgotten filter is an error
+in the first test that runs it, never another tenant's rows.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Delete, Select, Update, delete, event, update
+from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.schema import Column, Table
+from sqlalchemy.sql.selectable import Join
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, SQLModel, create_engine, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -48,7 +60,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, class_=Session, expire_on_commit=False)
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    return factory
 
 
 @contextmanager
@@ -108,3 +121,64 @@ class LazySession:
 def tenant_query(model: type[M], tenant_id: str) -> SelectOfScalar[M]:
     """``SELECT model WHERE tenant_id = …``: every read of tenant-owned rows starts here."""
     return select(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+
+
+def tenant_update(model: type[M], tenant_id: str) -> Update:
+    """``UPDATE model WHERE tenant_id = …``: every bulk change of tenant-owned rows starts here."""
+    return update(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+
+
+def tenant_delete(model: type[M], tenant_id: str) -> Delete:
+    """``DELETE FROM model WHERE tenant_id = …``: every bulk removal of tenant-owned rows starts here."""
+    return delete(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+
+
+S = TypeVar("S", Select[Any], Update, Delete, SelectOfScalar[Any])
+ACROSS_TENANTS = "across_tenants"
+
+
+def across_tenants(statement: S) -> S:
+    """Marks a statement that spans tenants on purpose (platform admin views, deleting a tenant, usage)."""
+    return statement.execution_options(**{ACROSS_TENANTS: True})
+
+
+class UnscopedStatement(InvalidRequestError):
+    """A statement on tenant-owned rows without a tenant filter (a programming error, never user input)."""
+
+
+def require_tenant_filter(state: ORMExecuteState) -> None:
+    """``do_orm_execute`` hook: every tenant-owned table a statement reads or changes must have its
+    ``tenant_id`` in a WHERE or a JOIN's ON clause, unless the statement is marked ``across_tenants``.
+    Rows loaded by primary key (``session.get``, flushes) carry ``tenant_id`` in the key already."""
+    statement = state.statement
+    if state.execution_options.get(ACROSS_TENANTS) or not isinstance(statement, Select | Update | Delete):
+        return
+    owned, filters = _tables_and_filters(statement)
+    if not owned:
+        return
+    named = {
+        column.table.name
+        for clause in filters
+        for column in visitors.iterate(clause)
+        if isinstance(column, Column) and column.name == "tenant_id" and isinstance(column.table, Table)
+    }
+    missing = sorted(owned - named)
+    if missing:
+        raise UnscopedStatement(f"statement on {', '.join(missing)} without a tenant_id filter: {statement}")
+
+
+def _tables_and_filters(statement: Select[Any] | Update | Delete) -> tuple[set[str], list[Any]]:
+    """The tenant-owned tables a statement touches (subqueries included), and its filtering clauses: each
+    WHERE (the statement's and its subqueries') and each JOIN's ON."""
+    roots: list[Any] = [statement.table] if isinstance(statement, Update | Delete) else statement.get_final_froms()
+    filters = [statement.whereclause]
+    owned: set[str] = set()
+    for root in roots:
+        for element in visitors.iterate(root):
+            if isinstance(element, Table) and "tenant_id" in element.c:
+                owned.add(element.name)
+            elif isinstance(element, Join):
+                filters.append(element.onclause)
+            elif isinstance(element, Select):
+                filters.append(element.whereclause)
+    return owned, [clause for clause in filters if clause is not None]
