@@ -14,12 +14,13 @@ from collections import OrderedDict
 
 from cryptography.fernet import InvalidToken
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
-from sqlmodel import Session, col, delete
+from sqlmodel import Session, col, func, select
 
 from identity.clock import now
 from identity.crypto import KeyEncryptor
-from identity.db import tenant_query
+from identity.db import tenant_delete, tenant_query
 from identity.documents import public_json
+from identity.models.client import Client
 from identity.models.key import CURRENT, NEXT, RETIRED, SigningKey
 from identity.models.tenant import Tenant
 from tenants import audit
@@ -76,11 +77,12 @@ def rotate(
 ) -> list[SigningKey]:
     """Promote each algorithm's next key, retire the current one, publish a fresh next key.
 
-    A retired key stays in JWKS for the longest lifetime of a token it may have signed.
-    Returns the keys that now sign. Audited here, so that every caller (CLI, admin) records it.
+    A retired key stays in JWKS for the longest lifetime of a token it may have signed (see
+    ``longest_token_lifetime``). Returns the keys that now sign. Audited here, so that every caller
+    (CLI, admin) records it.
     """
     t = now()
-    keep_for = max(tenant.access_token_ttl, tenant.id_token_ttl) + 60  # 60 s of clock skew
+    keep_for = longest_token_lifetime(session, tenant) + 60  # 60 s of clock skew
     rows = session.exec(tenant_query(SigningKey, tenant.id)).all()
     promoted = []
     for alg in {row.alg for row in rows}:
@@ -94,17 +96,23 @@ def rotate(
                 promoted.append(row)
         session.add(_new_row(tenant.id, alg, NEXT, encryptor))
     session.exec(
-        delete(SigningKey).where(
-            col(SigningKey.tenant_id) == tenant.id,
-            col(SigningKey.status) == RETIRED,
-            col(SigningKey.remove_after) < t,
-        )
+        tenant_delete(SigningKey, tenant.id).where(col(SigningKey.status) == RETIRED, col(SigningKey.remove_after) < t)
     )
     tenant.keys_version += 1
     session.add(tenant)
     audit.record(session, tenant.id, actor, "keys.rotated", f"tenant:{tenant.slug}", **{k.alg: k.kid for k in promoted})
     session.flush()
     return promoted
+
+
+def longest_token_lifetime(session: Session, tenant: Tenant) -> int:
+    """The longest a token signed for this tenant may live: the tenant's access and ID token lifetimes
+    and every app's own access token lifetime (an app may issue 24 h tokens on a tenant whose default is
+    1 h). A lifetime lowered later only shortens what later rotations keep."""
+    longest_app = session.exec(
+        select(func.max(Client.access_token_ttl)).where(col(Client.tenant_id) == tenant.id)
+    ).one()
+    return max(tenant.access_token_ttl, tenant.id_token_ttl, longest_app or 0)
 
 
 class KeyRing:

@@ -1,15 +1,17 @@
 """Signing keys: encrypted at rest, next key published before it signs, old keys kept until tokens expire."""
 
+import time
+
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlmodel import select
 
-from identity.db import session_scope
 from identity.keys import rotate
+from identity.models.client import Client
 from identity.models.key import SigningKey
 from tenants.resolution import find_tenant
+from tests.factories import inspect_db, make_scope, make_tenant
 from tests.factories import make_client as make_app
-from tests.factories import make_scope, make_tenant
 
 
 def cc_token(http, m2m):
@@ -26,7 +28,7 @@ def published(http):
 
 def test_private_keys_are_encrypted_at_rest(ctx):
     make_tenant(ctx)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         rows = session.exec(select(SigningKey)).all()
     assert rows
     for row in rows:
@@ -42,7 +44,7 @@ def test_rotation_publishes_next_key_first_and_keeps_the_old_one(http, ctx):
     old_kid = jwt.decode(before, KeySet.import_key_set(http.get("/t/acme/.well-known/jwks.json").json())).header["kid"]
     kids_before = published(http)
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         promoted = rotate(session, find_tenant(session, "acme"), ctx.encryptor)
     new_rs256 = next(k.kid for k in promoted if k.alg == "RS256")
     assert new_rs256 in kids_before, "the key that now signs was already published before rotation"
@@ -56,25 +58,50 @@ def test_rotation_publishes_next_key_first_and_keeps_the_old_one(http, ctx):
     assert old_kid in kids_after, "the retired key stays published while its tokens may be alive"
     assert len(kids_after - kids_before) == 2  # a fresh next key per algorithm
     # Tokens signed by the retired key still verify (here: at userinfo, via the key ring).
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         ring = ctx.keys.get(session, find_tenant(session, "acme"))
     assert jwt.decode(before, ring.verification).header["kid"] == old_kid
 
 
 def test_retired_keys_leave_jwks_after_their_tokens_expire(http, ctx):
     make_tenant(ctx)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         rotate(session, find_tenant(session, "acme"), ctx.encryptor)
         for row in session.exec(select(SigningKey).where(SigningKey.status == "retired")).all():
             row.remove_after = 1  # long past
             session.add(row)
     kids = published(http)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         retired = session.exec(select(SigningKey).where(SigningKey.status == "retired")).all()
         rotate(session, find_tenant(session, "acme"), ctx.encryptor)
         remaining = {row.kid for row in session.exec(select(SigningKey)).all()}
     assert all(row.kid not in kids for row in retired)
     assert all(row.kid not in remaining for row in retired), "expired retired keys are deleted at the next rotation"
+
+
+def test_a_retired_key_stays_published_for_the_longest_app_token_lifetime(http, ctx, monkeypatch):
+    """The tenant issues 1 h tokens, one app 24 h ones: its token must still verify after a rotation and
+    once the tenant's own lifetime has passed (and a later rotation has cleaned up expired keys)."""
+    tenant = make_tenant(ctx)
+    make_scope(ctx, tenant, "api", "Use the API")
+    m2m = make_app(ctx, tenant, grant_types=["client_credentials"], scopes=["api"], redirect_uris=[])
+    with inspect_db(ctx) as session:
+        app = session.get(Client, (tenant.id, m2m.client.id))
+        app.access_token_ttl = 86400
+        session.add(app)
+    token = cc_token(http, m2m)
+    with inspect_db(ctx) as session:
+        rotate(session, find_tenant(session, "acme"), ctx.encryptor)
+
+    later = time.time() + 3 * 3600  # past the tenant's 1 h (+ skew), well within the app's 24 h
+    monkeypatch.setattr(time, "time", lambda: later)
+    with inspect_db(ctx) as session:
+        rotate(session, find_tenant(session, "acme"), ctx.encryptor)  # deletes retired keys that expired
+    jwks = KeySet.import_key_set(http.get("/t/acme/.well-known/jwks.json").json())
+    claims = jwt.decode(token, jwks).claims
+    jwt.JWTClaimsRegistry(exp={"essential": True}).validate(claims)  # not expired at the moved clock
+    introspected = http.post("/t/acme/introspect", data={"token": token}, auth=(m2m.client_id, m2m.client_secret))
+    assert introspected.json()["active"] is True
 
 
 def test_jwks_alone_never_decrypts_a_private_key_and_the_cache_is_bounded(ctx):
@@ -83,7 +110,7 @@ def test_jwks_alone_never_decrypts_a_private_key_and_the_cache_is_bounded(ctx):
     make_tenant(ctx)
     make_tenant(ctx, "globex", "Globex")
     cache = KeyCache(ctx.encryptor, max_entries=1)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         acme, globex = find_tenant(session, "acme"), find_tenant(session, "globex")
         ring = cache.get(session, acme)
         assert ring.jwks_bytes and ring._signing == {}  # nothing decrypted to serve JWKS
