@@ -17,16 +17,21 @@ from typing import Any
 from sqlmodel import Session
 
 from identity.admins import AdminError, create_admin
-from identity.clients import ClientError, register_client
+from identity.clients import ClientError, ClientSpec, default_app_type
 from identity.context import AppContext
 from identity.db import session_scope
-from identity.keys import SUPPORTED_ALGS, rotate, signing_algs
+from identity.keys import SUPPORTED_ALGS, rotate
 from identity.models.tenant import PLATFORM_SLUG
 from identity.settings import Settings, SettingsError
-from identity.users import UserError, create_user
-from tenants.manage.tenants import platform_tenant
+from identity.users import UserError
+from tenants import audit
+from tenants.manage.apps import create_app
+from tenants.manage.errors import ManageError
+from tenants.manage.scopes import define_scope
+from tenants.manage.tenants import choose_access_token_alg, create_customer_tenant, platform_tenant, rename_tenant
+from tenants.manage.users import create_end_user
 from tenants.resolution import find_tenant
-from tenants.service import TenantError, create_tenant, define_scope
+from tenants.service import TenantError
 
 
 class CommandError(Exception):
@@ -53,8 +58,9 @@ def cmd_migrate(ctx: AppContext, args: argparse.Namespace) -> None:
 
 def cmd_tenant_create(ctx: AppContext, args: argparse.Namespace) -> None:
     with session_scope(ctx.sessions) as session:
-        tenant = create_tenant(session, ctx.encryptor, slug=args.slug, name=args.name)
-        tenant.access_token_alg = args.access_token_alg
+        name = args.name if args.name is not None else args.slug
+        tenant = create_customer_tenant(session, ctx.encryptor, audit.CLI, slug=args.slug, name=name).tenant
+        choose_access_token_alg(session, ctx.encryptor, audit.CLI, tenant, args.access_token_alg)
         issuer = ctx.settings.issuer(tenant.slug)
         data = {
             "id": tenant.id,
@@ -71,12 +77,9 @@ def cmd_tenant_update(ctx: AppContext, args: argparse.Namespace) -> None:
     with session_scope(ctx.sessions) as session:
         tenant = _tenant(session, args.slug)
         if args.name:
-            tenant.name = args.name.strip()
+            rename_tenant(session, ctx.encryptor, audit.CLI, tenant, args.name)
         if args.access_token_alg:
-            if args.access_token_alg not in signing_algs(session, tenant):
-                raise CommandError(f"tenant has no {args.access_token_alg} keys")
-            tenant.access_token_alg = args.access_token_alg
-        session.add(tenant)
+            choose_access_token_alg(session, ctx.encryptor, audit.CLI, tenant, args.access_token_alg)
         data = {"slug": tenant.slug, "name": tenant.name, "access_token_alg": tenant.access_token_alg}
     _emit(args, data, f"Updated tenant {data['slug']}: access tokens signed with {data['access_token_alg']}")
 
@@ -86,17 +89,15 @@ def cmd_client_create(ctx: AppContext, args: argparse.Namespace) -> None:
         # The platform tenant (the platform API's clients) comes into being with its first client.
         is_platform = args.tenant == PLATFORM_SLUG
         tenant = platform_tenant(session, ctx.encryptor) if is_platform else _tenant(session, args.tenant)
-        new = register_client(
-            session,
-            tenant.id,
-            ctx.hasher,
+        spec = ClientSpec(
             name=args.name,
             redirect_uris=args.redirect_uri or [],
             public=args.public,
             grant_types=args.grant_type,
             scopes=args.scope,
-            dev=not ctx.settings.is_prod,
+            app_type=default_app_type(args.public, args.grant_type),
         )
+        new = create_app(session, ctx, tenant, audit.CLI, spec)
         client = new.client
         data = {
             "client_id": client.id,
@@ -127,7 +128,7 @@ def cmd_user_create(ctx: AppContext, args: argparse.Namespace) -> None:
     password = _read_password(args)
     with session_scope(ctx.sessions) as session:
         tenant = _tenant(session, args.tenant)
-        user = create_user(session, tenant.id, email=args.email, password=password, name=args.name or "")
+        user = create_end_user(session, tenant, audit.CLI, email=args.email, password=password, name=args.name or "")
         data = {"id": user.id, "sub": user.id, "email": user.email, "name": user.name, "tenant": tenant.slug}
     _emit(args, data, f"Created user {data['email']} (sub {data['sub']})")
 
@@ -144,7 +145,7 @@ def cmd_admin_create(ctx: AppContext, args: argparse.Namespace) -> None:
 def cmd_scope_create(ctx: AppContext, args: argparse.Namespace) -> None:
     with session_scope(ctx.sessions) as session:
         tenant = _tenant(session, args.tenant)
-        scope = define_scope(session, tenant, name=args.name, description=args.description)
+        scope = define_scope(session, tenant, audit.CLI, name=args.name, description=args.description)
         data = {"tenant": tenant.slug, "name": scope.name, "description": scope.description}
     _emit(args, data, f"Defined scope {data['name']} for {data['tenant']}")
 
@@ -152,7 +153,7 @@ def cmd_scope_create(ctx: AppContext, args: argparse.Namespace) -> None:
 def cmd_keys_rotate(ctx: AppContext, args: argparse.Namespace) -> None:
     with session_scope(ctx.sessions) as session:
         tenant = _tenant(session, args.tenant)
-        promoted = rotate(session, tenant, ctx.encryptor)
+        promoted = rotate(session, tenant, ctx.encryptor, actor=audit.CLI)
         data = {"tenant": tenant.slug, "signing": {k.alg: k.kid for k in promoted}, "keys_version": tenant.keys_version}
     lines = "\n".join(f"  {alg}: {kid}" for alg, kid in data["signing"].items())
     _emit(args, data, f"Rotated keys of {data['tenant']}; now signing with:\n{lines}")
@@ -231,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc = scope.add_parser("create", parents=[common], help="define a scope apps may request")
     sc.add_argument("--tenant", required=True)
     sc.add_argument("--name", required=True)
-    sc.add_argument("--description", default="")
+    sc.add_argument("--description", required=True, help="what the scope allows (the consent page shows it)")
     sc.set_defaults(func=cmd_scope_create)
 
     admin = sub.add_parser("admin", help="manage platform admins").add_subparsers(dest="action", required=True)
@@ -249,7 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-REFUSALS = (CommandError, TenantError, ClientError, UserError, AdminError, SettingsError)
+REFUSALS = (CommandError, TenantError, ClientError, UserError, AdminError, SettingsError, ManageError)
+
+
+def _refusal(error: Exception) -> str:
+    """What went wrong, naming the option at fault when the service layer names the field."""
+    if isinstance(error, ManageError) and error.fields:
+        return "; ".join(f"{field}: {problem}" for field, problems in error.fields.items() for problem in problems)
+    return str(error)
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
@@ -263,10 +271,11 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
         finally:
             ctx.engine.dispose()
     except REFUSALS as error:
+        message = _refusal(error)
         if getattr(args, "json", False):
-            print(json.dumps({"error": str(error)}), file=sys.stderr)
+            print(json.dumps({"error": message}), file=sys.stderr)
         else:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {message}", file=sys.stderr)
         return 1
     return 0
 

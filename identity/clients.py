@@ -174,6 +174,12 @@ class ClientSpec:
         client.access_token_ttl, client.refresh_token_ttl = self.access_token_ttl, self.refresh_token_ttl
 
 
+def default_app_type(public: bool, grant_types: list[str] | None) -> str:
+    """The kind of app a caller that does not say means: a public client is a SPA, a client that only
+    does client_credentials is machine-to-machine, anything else a web app."""
+    return "spa" if public else ("m2m" if grant_types == ["client_credentials"] else "web")
+
+
 def _validated(session: Session, tenant_id: str, spec: ClientSpec, dev: bool) -> None:
     tenant = session.get(Tenant, tenant_id)
     allowed = tenant.allowed_grant_types if tenant is not None else ALL_GRANT_TYPES
@@ -196,8 +202,7 @@ def register_client(
     first_party: bool = False,
     **metadata: Any,
 ) -> NewClient:
-    if "app_type" not in metadata:
-        metadata["app_type"] = "spa" if public else ("m2m" if grant_types == ["client_credentials"] else "web")
+    metadata.setdefault("app_type", default_app_type(public, grant_types))
     spec = ClientSpec(
         name=name, redirect_uris=redirect_uris, public=public, grant_types=grant_types, scopes=scopes, **metadata
     )

@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from identity.clock import now
 from identity.crypto import KeyEncryptor
+from identity.keys import signing_algs
 from identity.models.client import Client
 from identity.models.interaction import BrowserSession
 from identity.models.team import OWNER
@@ -102,6 +103,20 @@ def rename_tenant(session: Session, encryptor: KeyEncryptor, actor: audit.Actor,
         session.add(tenant)
         session.flush()
         _record(session, encryptor, actor, "tenant.renamed", tenant.slug, name=name, previous_name=previous)
+    return tenant
+
+
+def choose_access_token_alg(
+    session: Session, encryptor: KeyEncryptor, actor: audit.Actor, tenant: Tenant, alg: str
+) -> Tenant:
+    """The algorithm the tenant's JWT access tokens are signed with: one it has a current key for."""
+    if alg not in signing_algs(session, tenant):
+        raise Invalid(f"tenant has no {alg} keys", {"access_token_alg": [f"tenant has no {alg} keys"]})
+    if alg != tenant.access_token_alg:
+        previous, tenant.access_token_alg = tenant.access_token_alg, alg
+        session.add(tenant)
+        session.flush()
+        _record(session, encryptor, actor, "tenant.access_token_alg_changed", tenant.slug, alg=alg, previous=previous)
     return tenant
 
 
