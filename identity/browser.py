@@ -12,14 +12,13 @@ import hmac
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import update
 from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.clock import now
 from identity.crypto import derive_key, random_token, sha256_hex
-from identity.db import tenant_query
+from identity.db import tenant_query, tenant_update
 from identity.models.interaction import BrowserSession
 from identity.models.tenant import Tenant
 from identity.models.user import User
@@ -142,7 +141,7 @@ def current_user(db: Session, tenant: Tenant, session_id: str | None) -> SignedI
 
 def end_session(db: Session, tenant: Tenant, session_id: str) -> None:
     db.exec(
-        update(BrowserSession)
-        .where(col(BrowserSession.tenant_id) == tenant.id, col(BrowserSession.id_hash) == sha256_hex(session_id))
+        tenant_update(BrowserSession, tenant.id)
+        .where(col(BrowserSession.id_hash) == sha256_hex(session_id))
         .values(revoked_at=now())
     )

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from identity.clients import register_client
 from identity.context import AppContext
 from identity.crypto import random_token
-from identity.db import session_scope
+from identity.db import session_scope, tenant_delete
 from identity.http_protocol import SERVER_OPTIONS
 from identity.migrate import upgrade
 from identity.models.team import OWNER
@@ -58,12 +58,12 @@ def provision_demo(ctx: AppContext) -> dict[str, str]:
 
 
 def _demo_client(session: Session, ctx: AppContext, tenant_id: str) -> tuple[str, str]:
-    from sqlmodel import col, delete  # noqa: PLC0415
+    from sqlmodel import col  # noqa: PLC0415
 
     from identity.models.client import Client  # noqa: PLC0415
 
     # Recreated each start, so its secret can be printed (secrets are never stored in the clear).
-    session.exec(delete(Client).where(col(Client.tenant_id) == tenant_id, col(Client.name) == DEMO_CLIENT_NAME))
+    session.exec(tenant_delete(Client, tenant_id).where(col(Client.name) == DEMO_CLIENT_NAME))
     new = register_client(
         session,
         tenant_id,

@@ -11,13 +11,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, col
 
 from identity.clock import now
-from identity.db import session_scope
+from identity.db import session_scope, tenant_update
 from identity.models.tenant import TokenUsage
 
 
@@ -51,11 +50,11 @@ class UsageCounter:
 
 
 def _add(session: Session, tenant_id: str, hour: int, delta: int) -> None:
-    where = (col(TokenUsage.tenant_id) == tenant_id, col(TokenUsage.hour) == hour)
-    if session.exec(update(TokenUsage).where(*where).values(issued=TokenUsage.issued + delta)).rowcount:
+    counter = tenant_update(TokenUsage, tenant_id).where(col(TokenUsage.hour) == hour)
+    if session.exec(counter.values(issued=TokenUsage.issued + delta)).rowcount:
         return
     try:
         with session.begin_nested():
             session.add(TokenUsage(tenant_id=tenant_id, hour=hour, issued=delta))
     except IntegrityError:  # another replica inserted the row first, or the tenant was deleted
-        session.exec(update(TokenUsage).where(*where).values(issued=TokenUsage.issued + delta))
+        session.exec(counter.values(issued=TokenUsage.issued + delta))

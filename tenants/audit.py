@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, func, select
 
 from identity.clock import now
-from identity.db import tenant_query
+from identity.db import across_tenants, tenant_delete, tenant_query
 from identity.models.audit import AuditEvent
 from identity.models.tenant import Tenant
 
@@ -60,7 +60,7 @@ def events(
 
 def purge_expired(session: Session, tenant_id: str, retention_days: int) -> None:
     cutoff = now() - retention_days * 86400
-    session.exec(delete(AuditEvent).where(col(AuditEvent.tenant_id) == tenant_id, col(AuditEvent.created_at) < cutoff))
+    session.exec(tenant_delete(AuditEvent, tenant_id).where(col(AuditEvent.created_at) < cutoff))
 
 
 # -- the platform-wide log: events of every tenant (the platform's own included), for the admin console
@@ -99,8 +99,9 @@ def platform_events(
     """A page of events and the total matching: optionally of one tenant, whose action starts with
     ``action``, whose actor contains ``actor``, about exactly ``target``."""
     where = _filters(tenant_id, action, actor, target)
-    total = int(session.exec(select(func.count()).select_from(AuditEvent).where(*where)).one())
-    query = (
+    # The platform's view spans tenants unless one is asked for.
+    total = int(session.exec(across_tenants(select(func.count()).select_from(AuditEvent).where(*where))).one())
+    query = across_tenants(
         select(AuditEvent, Tenant.slug)
         .join(Tenant, col(Tenant.id) == col(AuditEvent.tenant_id), isouter=True)
         .where(*where)

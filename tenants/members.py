@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from identity.clock import now
 from identity.crypto import random_token, sha256_hex
-from identity.db import tenant_query
+from identity.db import tenant_query, tenant_update
 from identity.models.team import OWNER, PORTAL_ROLES, Invitation, Membership
 from identity.models.user import User
 from identity.users import UserError, create_user, find_user_by_email, normalize_email
@@ -131,9 +130,8 @@ def accept_invitation(
     The invitation is claimed with one conditional UPDATE first, so of two concurrent acceptances
     exactly one joins; the other gets ``MemberError``."""
     claimed = session.exec(
-        update(Invitation)
+        tenant_update(Invitation, tenant_id)
         .where(
-            col(Invitation.tenant_id) == tenant_id,
             col(Invitation.id) == invitation.id,
             col(Invitation.accepted_at).is_(None),
         )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from sqlmodel import Session
 
 from identity.clients import register_client
 from identity.context import AppContext
-from identity.db import session_scope
+from identity.db import session_scope, spanning_tenants
 from identity.models.client import Client
 from identity.models.tenant import Tenant
 from identity.models.user import User
@@ -22,6 +26,14 @@ class AppCredentials:
     client: Client
     client_id: str
     client_secret: str | None
+
+
+@contextmanager
+def inspect_db(ctx: AppContext) -> Iterator[Session]:
+    """A session for a test to look at what is stored, in any tenant (the product's own queries must name
+    their tenant; a test's inspection need not)."""
+    with session_scope(ctx.sessions) as session:
+        yield spanning_tenants(session)
 
 
 def make_tenant(ctx: AppContext, slug: str = "acme", name: str = "Acme Corp", **settings: object) -> Tenant:

@@ -12,13 +12,12 @@ from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
 from identity.browser import end_session, start_session
-from identity.db import session_scope
 from identity.models.audit import AuditEvent
 from identity.models.tenant import Tenant
 from tenants.audit import CLI, record
 from tenants.resolution import find_tenant
 from tests.admin.helpers import actor_of, cells, csrf, form_token, make_admin, platform_events, sign_in
-from tests.factories import make_client, make_tenant, make_user
+from tests.factories import inspect_db, make_client, make_tenant, make_user
 from tests.flow import exchange
 from tests.flow import sign_in as user_signs_in
 from tests.tenants.portal_helpers import OWNER_PASSWORD
@@ -32,7 +31,7 @@ def admin(http, ctx):  # type: ignore[no-untyped-def]
 
 
 def tenant_row(ctx, slug: str) -> Tenant | None:  # type: ignore[no-untyped-def]
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         return find_tenant(session, slug)
 
 
@@ -78,10 +77,10 @@ def test_the_list_shows_every_customer_tenant_with_its_counts(http, ctx, admin):
     make_user(ctx, acme, email="bob@example.com")
     make_client(ctx, acme)
     m2m = make_client(ctx, acme, name="Batch", grant_types=["client_credentials"], redirect_uris=[])
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         start_session(session, acme, alice, None)
         ended = start_session(session, acme, alice, None)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         end_session(session, acme, ended)  # an ended session is not active
     for _ in range(3):
         assert client_credentials(http, "acme", m2m).status_code == 200
@@ -255,7 +254,7 @@ def test_renaming(http, ctx, admin):
 
 def tenant_row_counts(ctx, tenant_id: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
     counts = {}
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         for table in SQLModel.metadata.sorted_tables:
             if "tenant_id" in table.c:
                 query = select(func.count()).select_from(table).where(table.c.tenant_id == tenant_id)
@@ -274,7 +273,7 @@ def populate(http, ctx, slug: str, name: str) -> Tenant:  # type: ignore[no-unty
     )
     assert client_credentials(http, slug, rp).status_code == 200
     ctx.usage.flush(ctx.sessions)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         record(session, tenant.id, CLI, "test.event", slug)
     return tenant
 
@@ -328,7 +327,7 @@ def test_unknown_tenants_and_pages_are_404_inside_the_console(http, ctx, admin):
 def test_the_platform_audit_log_lists_every_tenant_and_filters(http, ctx, admin):
     acme = make_tenant(ctx, "acme", "Acme Corp")
     globex = make_tenant(ctx, "globex", "Globex Inc")
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         for number in range(55):
             record(session, acme.id, CLI, "client.created", f"client-{number}")
         record(session, globex.id, CLI, "user.created", "bob", email="bob@globex.test")

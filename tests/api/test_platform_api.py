@@ -5,11 +5,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
-from identity.db import session_scope
 from identity.models.tenant import Tenant
 from tenants.manage.tenants import tenant_tables
 from tests.api.helpers import audit_count, audit_rows, bearer, management_token, platform, platform_token
-from tests.factories import make_client, make_tenant, make_user
+from tests.factories import inspect_db, make_client, make_tenant, make_user
 
 
 @pytest.fixture
@@ -22,7 +21,7 @@ def admin_api(http, ctx):
 
 def rows_of(ctx, tenant_id):
     counts = {}
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         for table in tenant_tables():
             counts[table.name] = session.exec(
                 select(func.count()).select_from(table).where(table.c.tenant_id == tenant_id)

@@ -13,12 +13,11 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from identity.db import session_scope
 from tenants.resolution import find_tenant
 from tests.admin.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, make_admin
 from tests.browser.test_portal import PHONE, assert_fits_phone, check_accessible
 from tests.conftest import SCREENSHOTS
-from tests.factories import make_client, make_tenant, make_user
+from tests.factories import inspect_db, make_client, make_tenant, make_user
 from tests.flow import exchange
 from tests.flow import sign_in as user_signs_in
 
@@ -94,7 +93,7 @@ def sign_in(page: Page, base: str, *, screenshot: bool = False) -> None:
 
 
 def row_counts(ctx, tenant_id: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         return {
             table.name: session.execute(
                 select(func.count()).select_from(table).where(table.c.tenant_id == tenant_id)
@@ -306,7 +305,7 @@ def test_console_pages_fit_a_phone(live_server, console):
 
 
 def find_tenant_row(ctx, slug: str):  # type: ignore[no-untyped-def]
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         return find_tenant(session, slug)
 
 

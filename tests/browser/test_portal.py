@@ -20,12 +20,11 @@ from joserfc.jwk import KeySet
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlmodel import select
 
-from identity.db import session_scope
 from identity.models.client import Client
 from identity.models.tenant import Tenant
 from tenants.resolution import find_tenant
 from tests.browser.client_app import ClientApp
-from tests.factories import PASSWORD, REDIRECT_URI, make_user
+from tests.factories import PASSWORD, REDIRECT_URI, inspect_db, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -185,7 +184,7 @@ def sign_up(
 
 
 def tenant_of(live_server) -> Tenant:  # type: ignore[no-untyped-def]
-    with session_scope(live_server.ctx.sessions) as session:
+    with inspect_db(live_server.ctx) as session:
         tenant = find_tenant(session, SLUG)
     assert tenant is not None
     return tenant
@@ -356,7 +355,7 @@ def test_company_signs_up_registers_an_app_and_a_real_client_signs_users_in(live
     assert during_grace["access_token"]
 
     # When the grace period is over, the old secret is refused.
-    with session_scope(live_server.ctx.sessions) as session:
+    with inspect_db(live_server.ctx) as session:
         row = session.exec(select(Client).where(Client.id == client_id)).one()
         row.previous_secret_expires_at = 1
         session.add(row)

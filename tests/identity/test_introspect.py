@@ -8,11 +8,10 @@ from joserfc import jwt
 from sqlmodel import select
 
 from identity.clients import delete_client, find_client
-from identity.db import session_scope
 from identity.models.grant import RefreshToken
 from identity.models.user import User
 from tenants.resolution import find_tenant
-from tests.factories import make_client, make_scope, make_tenant, make_user
+from tests.factories import inspect_db, make_client, make_scope, make_tenant, make_user
 from tests.flow import exchange, sign_in
 from tests.identity.test_tenants import suspend
 
@@ -107,7 +106,7 @@ def test_a_deleted_clients_token_is_inactive(http, ctx, tenant, rp, api):
     token = http.post(
         "/t/acme/token", data={"grant_type": "client_credentials"}, auth=(api.client_id, api.client_secret)
     ).json()["access_token"]
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         delete_client(session, find_client(session, tenant.id, api.client_id))
     assert body(http, token, rp) == INACTIVE
 
@@ -137,7 +136,7 @@ def test_revoked_grant_is_inactive(http, rp, api, tokens):
 
 
 def test_disabled_user_tokens_are_inactive(http, ctx, rp, api, tokens):
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         user = session.exec(select(User)).one()
         user.disabled = True
         session.add(user)
@@ -147,7 +146,7 @@ def test_disabled_user_tokens_are_inactive(http, ctx, rp, api, tokens):
 
 def test_expired_tokens_are_inactive(http, ctx, rp, api, tokens):
     claims = claims_of(tokens["access_token"])
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         key = ctx.keys.get(session, find_tenant(session, "acme")).signer("RS256")
         row = session.exec(select(RefreshToken)).one()
         row.expires_at = claims["iat"] - 1

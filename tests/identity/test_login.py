@@ -3,9 +3,8 @@
 import pytest
 from sqlmodel import select
 
-from identity.db import session_scope
 from identity.models.interaction import LoginThrottle
-from tests.factories import make_client, make_tenant, make_user
+from tests.factories import inspect_db, make_client, make_tenant, make_user
 from tests.flow import authorize_url, hidden, pkce_pair
 
 
@@ -72,7 +71,7 @@ def test_failures_are_throttled_per_account_in_the_database(http, ctx, login_pag
         assert post_login(http, login_page).status_code == 401
     blocked = post_login(http, login_page, password="correct horse battery")
     assert blocked.status_code == 429 and "Too many failed attempts" in blocked.text
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         rows = session.exec(select(LoginThrottle)).all()
     assert {row.key.split(":")[0] for row in rows} == {"acct", "ip"}
     # Unknown emails are throttled the same way (the throttle reveals nothing either).

@@ -3,16 +3,15 @@
 import pytest
 from sqlmodel import select
 
-from identity.db import session_scope
 from identity.models.audit import AuditEvent
 from identity.models.tenant import Tenant
 from identity.models.user import User
-from tests.factories import REDIRECT_URI, make_client, make_tenant, make_user
+from tests.factories import REDIRECT_URI, inspect_db, make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, hidden, pkce_pair, query_of
 
 
 def open_signup(ctx, tenant, value=True):
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         row = session.get(Tenant, tenant.id)
         row.signup_open = value
         session.add(row)
@@ -71,7 +70,7 @@ def test_open_signup_creates_the_user_and_continues_to_the_app(http, ctx, starte
     tokens = exchange(http, "acme", rp.client_id, rp.client_secret, code, verifier)
     info = http.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
     assert info["email"] == "neo@example.com"
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(User).where(User.email == "neo@example.com")).one().name == "Neo"
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "user.registered")).one()
     assert back.headers["location"].startswith(REDIRECT_URI)
@@ -94,5 +93,5 @@ def test_existing_email_and_missing_csrf(http, ctx, started):
     assert (
         http.post("/t/acme/register", data={**data, "csrf_token": "x", "email": "new@example.com"}).status_code == 400
     )
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(User).where(User.email == "new@example.com")).first() is None

@@ -7,7 +7,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.factories import REDIRECT_URI, make_client, make_scope, make_tenant, make_user
+from tests.factories import REDIRECT_URI, inspect_db, make_client, make_scope, make_tenant, make_user
 from tests.flow import exchange, sign_in
 
 ISSUER = "http://127.0.0.1:8000/t/acme"
@@ -234,12 +234,11 @@ def test_public_client_code_flow_with_pkce(http, ctx, tenant):
 
 
 def test_disabled_user_cannot_refresh(http, ctx, rp):
-    from identity.db import session_scope  # noqa: PLC0415
     from identity.models.user import User  # noqa: PLC0415
 
     result = sign_in(http, "acme", rp.client_id)
     tokens = exchange(http, "acme", rp.client_id, rp.client_secret, result["code"], result["_verifier"])
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         from sqlmodel import select  # noqa: PLC0415
 
         user = session.exec(select(User)).one()
@@ -249,10 +248,9 @@ def test_disabled_user_cannot_refresh(http, ctx, rp):
 
 
 def test_es256_access_tokens_when_the_tenant_chooses_them(http, ctx, tenant):
-    from identity.db import session_scope  # noqa: PLC0415
     from identity.models.tenant import Tenant  # noqa: PLC0415
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         row = session.get(Tenant, tenant.id)
         row.access_token_alg = "ES256"
         session.add(row)

@@ -2,10 +2,10 @@
 
 from sqlmodel import select
 
-from identity.db import session_scope
 from identity.models.audit import AuditEvent
 from identity.models.team import Membership
 from identity.models.tenant import Tenant
+from tests.factories import inspect_db
 from tests.flow import exchange, sign_in
 from tests.tenants.portal_helpers import create_app, portal_form, portal_sign_in, sign_up
 
@@ -16,7 +16,7 @@ def test_signup_creates_tenant_owner_and_lands_in_portal(http, ctx):
     portal = http.get("/t/globex/portal")
     assert portal.status_code == 200 and "Globex Inc" in portal.text and "owner@globex.test" in portal.text
     assert http.get("/t/globex/.well-known/openid-configuration").json()["issuer"].endswith("/t/globex")
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         tenant = session.exec(select(Tenant).where(Tenant.slug == "globex")).one()
         assert session.exec(select(Membership).where(Membership.tenant_id == tenant.id)).one().role == "owner"
         assert [e.action for e in session.exec(select(AuditEvent)).all()] == ["tenant.created"]
@@ -44,7 +44,7 @@ def test_signup_refusals_create_nothing(http, ctx):
         },
     )
     assert weak.status_code == 400 and "at least 8" in weak.text
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert [t.slug for t in session.exec(select(Tenant)).all()] == ["globex"]
 
 
@@ -76,7 +76,7 @@ def test_registered_app_completes_a_code_flow(http, ctx):
     from tenants.resolution import find_tenant  # noqa: PLC0415
     from tests.factories import make_user  # noqa: PLC0415
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         tenant = find_tenant(session, "globex")
     make_user(ctx, tenant, email="alice@example.com")
     http.cookies.clear()
@@ -126,7 +126,7 @@ def test_secret_rotation_with_and_without_grace(http, ctx):
     # When the grace period is over, the old secret stops working.
     from identity.models.client import Client  # noqa: PLC0415
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         row = session.exec(select(Client).where(Client.id == client_id)).one()
         row.previous_secret_expires_at = 1
         session.add(row)
@@ -135,7 +135,7 @@ def test_secret_rotation_with_and_without_grace(http, ctx):
     token = portal_form(http, f"/t/globex/portal/apps/{client_id}")
     http.post(f"/t/globex/portal/apps/{client_id}/rotate-secret", data={"csrf_token": token, "grace_seconds": "0"})
     assert cc_status(http, "globex", client_id, new_secret) == 401
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         actions = [e.action for e in session.exec(select(AuditEvent)).all()]
     assert actions.count("client.secret_rotated") == 2 and actions.count("client.created") == 1
 
@@ -146,7 +146,7 @@ def test_delete_revokes_tokens_after_typed_confirmation(http, ctx):
     from tenants.resolution import find_tenant  # noqa: PLC0415
     from tests.factories import make_user  # noqa: PLC0415
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         tenant = find_tenant(session, "globex")
     make_user(ctx, tenant, email="alice@example.com")
     owner_cookies = dict(http.cookies)
@@ -191,7 +191,7 @@ def test_redirect_uri_refusals_are_shown_per_field(http, ctx):
         )
         assert response.status_code == 400 and reason in response.text, (uri, response.text[-2000:])
         assert 'aria-describedby="redirect-help redirect_uris-errors"' in response.text
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         from identity.models.client import Client  # noqa: PLC0415
 
         assert [c.name for c in session.exec(select(Client)).all()] == ["Developer portal"]
@@ -218,7 +218,7 @@ def test_another_tenants_app_id_is_404_and_untouched(http, ctx):
     assert http.get("/t/initech/portal").status_code == 303  # no Initech session: sent to Initech's sign-in
     from identity.models.client import Client  # noqa: PLC0415
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(Client).where(Client.id == victim_id)).one().name == "Shop"
 
 
@@ -239,7 +239,7 @@ def test_csrf_missing_or_wrong_changes_nothing(http, ctx):
         )
     from identity.models.client import Client  # noqa: PLC0415
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert sorted(c.name for c in session.exec(select(Client)).all()) == ["Developer portal", "Shop"]
 
 
@@ -248,7 +248,7 @@ def test_signed_in_user_without_portal_role_gets_403(http, ctx):
     from tenants.resolution import find_tenant  # noqa: PLC0415
     from tests.factories import make_user  # noqa: PLC0415
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         tenant = find_tenant(session, "globex")
     make_user(ctx, tenant, email="enduser@example.com")
     portal_sign_in(http, "globex", "enduser@example.com")
@@ -262,14 +262,14 @@ def test_developer_role_can_manage_apps(http, ctx):
     from tenants.resolution import find_tenant  # noqa: PLC0415
     from tests.factories import make_user  # noqa: PLC0415
 
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         tenant = find_tenant(session, "globex")
     dev = make_user(ctx, tenant, email="dev@globex.test")
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         add_member(session, tenant.id, dev, "developer")
     back_to = portal_sign_in(http, "globex", "dev@globex.test", next_path="/t/globex/portal/apps/new")
     assert back_to == "/t/globex/portal/apps/new"  # back where they were going
     client_id, secret, _ = create_app(http, "globex", name="Dev app")
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "client.created")).one()
     assert event.actor == f"user:{dev.id} dev@globex.test" and event.target == client_id and event.ip

@@ -6,9 +6,9 @@ import re
 from sqlmodel import select
 
 from identity.clock import now
-from identity.db import session_scope
 from identity.models.audit import AuditEvent
 from tenants import audit
+from tests.factories import inspect_db
 from tests.tenants.portal_helpers import create_app, sign_up
 from tests.tenants.test_portal_settings import audit_events, owner_actor, sign_in_member, tenant_row
 
@@ -17,7 +17,7 @@ def seed(ctx, slug: str, count: int, *, action: str = "client.updated", start_ag
     """``count`` real events, one second apart, the newest ``start_age`` seconds old (target app-0)."""
     tenant = tenant_row(ctx, slug)
     stamp = now() - start_age
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         for i in range(count):
             session.add(
                 AuditEvent(
@@ -42,7 +42,7 @@ def rows(html: str) -> int:
 
 def test_owner_sees_the_events_with_every_column(http, ctx):
     sign_up(http)
-    with session_scope(ctx.sessions) as session:  # timestamps are whole seconds: make the order unambiguous
+    with inspect_db(ctx) as session:  # timestamps are whole seconds: make the order unambiguous
         for event in session.exec(select(AuditEvent)).all():
             event.created_at -= 5
             session.add(event)
@@ -125,7 +125,7 @@ def test_opening_the_page_purges_events_past_retention(http, ctx):
 def test_only_the_tenants_own_events_are_shown(http, ctx):
     sign_up(http, slug="initech", name="Initech", email="owner@initech.test")
     tenant = tenant_row(ctx, "initech")
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         audit.record(session, tenant.id, audit.CLI, "client.deleted", "initech-secret-app")
     http.cookies.clear()
     sign_up(http)
@@ -156,14 +156,14 @@ def test_reading_the_log_records_nothing(http, ctx):
     sign_up(http)
     http.get("/t/globex/portal/audit")
     http.get("/t/globex/portal/audit?page=2&action=client.")
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert [e.action for e in session.exec(select(AuditEvent)).all()] == ["tenant.created"]
 
 
 def test_details_are_shown_as_readable_lines(http, ctx):
     sign_up(http)
     tenant = tenant_row(ctx)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         audit.record(
             session,
             tenant.id,

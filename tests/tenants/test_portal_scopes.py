@@ -5,9 +5,8 @@ import re
 
 from sqlmodel import select
 
-from identity.db import session_scope
 from identity.models.tenant import TenantScope
-from tests.factories import make_user
+from tests.factories import inspect_db, make_user
 from tests.flow import authorize_url, pkce_pair, submit_login
 from tests.tenants.portal_helpers import create_app, portal_form, sign_up
 from tests.tenants.test_portal_settings import audit_events, new_events, owner_actor, sign_in_member, tenant_row
@@ -17,7 +16,7 @@ SHOP = "https://shop.example.com/cb"
 
 def scopes_of(ctx, slug: str = "globex") -> dict[str, str]:
     tenant = tenant_row(ctx, slug)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         rows = session.exec(select(TenantScope).where(TenantScope.tenant_id == tenant.id)).all()
         return {row.name: row.description for row in rows}
 
@@ -155,7 +154,7 @@ def test_delete_is_refused_while_an_app_allows_the_scope(http, ctx):
     from identity.models.client import Client  # noqa: PLC0415
 
     tenant = tenant_row(ctx)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         for client in list_clients(session, tenant.id):
             client.scopes = [s for s in client.scopes if s != "orders:read"]
             session.add(client)
@@ -165,7 +164,7 @@ def test_delete_is_refused_while_an_app_allows_the_scope(http, ctx):
     [event] = new_events(ctx, before)
     assert (event.action, event.target, event.actor) == ("scope.deleted", "orders:read", owner_actor(ctx))
     assert "orders:read" not in http.get("/t/globex/.well-known/openid-configuration").json()["scopes_supported"]
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(Client).where(Client.id == client_id)).one().scopes == ["openid"]
 
 

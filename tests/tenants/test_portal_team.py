@@ -12,13 +12,12 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from identity.app import create_app
-from identity.db import session_scope
 from identity.models.audit import AuditEvent
 from identity.models.team import Invitation, Membership
 from identity.models.user import User
 from identity.passwords import verify_password
 from tests.conftest import PUBLIC_URL, make_settings
-from tests.factories import PASSWORD, make_client, make_user
+from tests.factories import PASSWORD, inspect_db, make_client, make_user
 from tests.flow import sign_in
 from tests.tenants.portal_helpers import add_portal_member, csrf, portal_form, portal_sign_in, sign_up, tenant_of
 
@@ -47,14 +46,14 @@ PROTOCOL_ACTIVITY = ("login.", "consent.", "token.", "code.")
 def events(ctx, slug: str = "globex") -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     """The tenant's audit events after its creation, less protocol activity (sign-ins, consents, replays)."""
     tenant = tenant_of(ctx, slug)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         rows = session.exec(select(AuditEvent).where(AuditEvent.tenant_id == tenant.id)).all()
     return [e for e in rows if e.action != "tenant.created" and not e.action.startswith(PROTOCOL_ACTIVITY)]
 
 
 def roles(ctx, slug: str = "globex") -> dict[str, str]:  # type: ignore[no-untyped-def]
     tenant = tenant_of(ctx, slug)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         rows = session.exec(
             select(Membership, User).where(
                 Membership.tenant_id == tenant.id, User.tenant_id == Membership.tenant_id, User.id == Membership.user_id
@@ -64,7 +63,7 @@ def roles(ctx, slug: str = "globex") -> dict[str, str]:  # type: ignore[no-untyp
 
 
 def owner(ctx, email: str = "owner@globex.test") -> User:  # type: ignore[no-untyped-def]
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         return session.exec(select(User).where(User.email == email)).one()
 
 
@@ -122,7 +121,7 @@ def test_developer_sees_the_team_read_only(http, ctx, browser):
     )
     assert browser.post(f"/t/globex/portal/team/{owner(ctx).id}/remove", data={"csrf_token": token}).status_code == 403
     assert roles(ctx) == {"owner@globex.test": "owner", "dev@globex.test": "developer"} and events(ctx) == []
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(Invitation)).all() == []
 
 
@@ -142,7 +141,7 @@ def test_invitation_link_lets_a_new_user_join_once(http, ctx, app, browser):
     assert link == f"/t/globex/portal/invitations/{token}"
     [event] = events(ctx)
     assert (event.action, event.actor) == ("member.invited", actor(owner(ctx)))
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         invitation = session.exec(select(Invitation)).one()
     assert event.target == invitation.id and event.details == {"email": "new@globex.test", "role": "admin"}
     assert token not in str(event.details) and token not in event.target
@@ -158,7 +157,7 @@ def test_invitation_link_lets_a_new_user_join_once(http, ctx, app, browser):
     weak = browser.post(link, data={"csrf_token": csrf(page.text), "name": "", "password": "short"})
     assert weak.status_code == 400 and "Enter your name." in weak.text and "at least 8 characters" in weak.text
     assert 'aria-describedby="name-error"' in weak.text and "password-error" in weak.text
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(User).where(User.email == "new@globex.test")).first() is None
     assert len(events(ctx)) == 1
 
@@ -307,7 +306,7 @@ def test_admin_cannot_make_anyone_owner_or_touch_owners(http, ctx, browser):
         assert response.status_code == 403 and "Only an owner can grant or take away the owner role" in response.text
     assert roles(ctx) == {"owner@globex.test": "owner", "admin@globex.test": "admin", "dev@globex.test": "developer"}
     assert events(ctx) == []
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(Invitation)).all() == []
     # What an admin may do: developers and admins.
     promoted = browser.post(f"/t/globex/portal/team/{dev.id}/role", data={"csrf_token": token, "role": "admin"})
@@ -396,7 +395,7 @@ def test_another_tenants_ids_and_invitations_are_404(http, ctx):
     assert http.post(globex_path, data={"csrf_token": "x", "name": "Eve", "password": NEW_PASSWORD}).status_code == 404
     assert roles(ctx, "initech") == {"owner@initech.test": "owner", "dev@initech.test": "developer"}
     assert roles(ctx) == {"owner@globex.test": "owner"} and events(ctx) == []
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(Invitation).where(Invitation.accepted_at.is_not(None))).all() == []  # type: ignore[union-attr]
 
 
@@ -412,7 +411,7 @@ def test_team_csrf_missing_or_wrong_changes_nothing(http, ctx):
             response = http.post(path, data={"csrf_token": token, **data})
             assert response.status_code == 403 and "form expired" in response.text, path
     assert roles(ctx) == {"owner@globex.test": "owner", "dev@globex.test": "developer"} and events(ctx) == []
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(Invitation)).all() == []
 
 

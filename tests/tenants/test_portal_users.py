@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from identity.db import session_scope
 from identity.models.audit import AuditEvent
 from identity.models.grant import Grant, RefreshToken
 from identity.models.interaction import BrowserSession
@@ -18,7 +17,7 @@ from identity.models.user import User
 from identity.passwords import verify_password
 from identity.users import list_users
 from tests.conftest import PUBLIC_URL
-from tests.factories import PASSWORD, make_client, make_user
+from tests.factories import PASSWORD, inspect_db, make_client, make_user
 from tests.flow import authorize_url, exchange, hidden, pkce_pair, sign_in
 from tests.tenants.portal_helpers import add_portal_member, csrf, portal_form, portal_sign_in, sign_up, tenant_of
 
@@ -42,7 +41,7 @@ PROTOCOL_ACTIVITY = ("login.", "consent.", "token.", "code.")
 
 def events(ctx, slug: str, action: str = "") -> list[AuditEvent]:  # type: ignore[no-untyped-def]
     tenant = tenant_of(ctx, slug)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         rows = session.exec(select(AuditEvent).where(AuditEvent.tenant_id == tenant.id)).all()
     return (
         [e for e in rows if e.action.startswith(action)]
@@ -53,12 +52,12 @@ def events(ctx, slug: str, action: str = "") -> list[AuditEvent]:  # type: ignor
 
 
 def stored_user(ctx, user_id: str) -> User | None:  # type: ignore[no-untyped-def]
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         return session.exec(select(User).where(User.id == user_id)).first()
 
 
 def owner_actor(ctx, slug: str = "globex", email: str = "owner@globex.test") -> str:  # type: ignore[no-untyped-def]
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         owner = session.exec(select(User).where(User.email == email)).one()
     return f"user:{owner.id} {email}"
 
@@ -128,7 +127,7 @@ def test_pagination_of_the_service_and_its_links(http, ctx):
     tenant = tenant_of(ctx, "globex")
     for n in range(4):
         make_user(ctx, tenant, email=f"user{n}@example.com", name=f"User {n}")
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         first = list_users(session, tenant.id, q="user", per_page=3)
         second = list_users(session, tenant.id, q="user", page=2, per_page=3)
         clamped = list_users(session, tenant.id, q="user", page=50, per_page=3)
@@ -138,7 +137,7 @@ def test_pagination_of_the_service_and_its_links(http, ctx):
     # Only this tenant's users, whatever the search.
     other = sign_up(http, slug="initech", name="Initech", email="owner@initech.test")
     assert other.status_code == 303
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert list_users(session, tenant.id, q="initech").total == 0
 
 
@@ -196,7 +195,7 @@ def test_disabled_user_cannot_sign_in_and_loses_tokens_until_enabled(http, ctx, 
     assert done.status_code == 303
     page = http.get(done.headers["location"])
     assert "User disabled" in page.text and "Enable user" in page.text
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(User).where(User.id == alice.id)).one().disabled
         rows = session.exec(select(BrowserSession).where(BrowserSession.user_id == alice.id)).all()
         assert rows and all(r.revoked_at is not None for r in rows)
@@ -237,7 +236,7 @@ def test_token_endpoint_itself_refuses_a_disabled_users_refresh_token(http, ctx,
     alice = make_user(ctx, tenant, email="alice@example.com")
     result = sign_in(browser, "globex", rp.client_id)
     tokens = exchange(browser, "globex", rp.client_id, rp.client_secret, result["code"], result["_verifier"])
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         row = session.exec(select(User).where(User.id == alice.id)).one()
         row.disabled = True
         session.add(row)
@@ -318,7 +317,7 @@ def test_delete_user_after_typed_confirmation(http, ctx, browser):
     listing = http.get(done.headers["location"])
     assert "The user was deleted" in listing.text and "dev@globex.test" not in listing.text
     assert http.get(f"/t/globex/portal/users/{dev.id}").status_code == 404
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(User).where(User.id == dev.id)).first() is None
         assert session.exec(select(Membership).where(Membership.user_id == dev.id)).first() is None
         assert session.exec(select(RefreshToken).where(RefreshToken.user_id == dev.id)).first() is None
@@ -372,7 +371,7 @@ def test_developer_gets_403_on_users(http, ctx):
     )
     stored = stored_user(ctx, alice.id)
     assert stored is not None and not stored.disabled and verify_password(PASSWORD, stored.password_hash)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(User).where(User.email == "x@example.com")).first() is None
     assert events(ctx, "globex") == []
 
@@ -434,7 +433,7 @@ def test_users_csrf_missing_or_wrong_changes_nothing(http, ctx):
             assert response.status_code == 403 and "form expired" in response.text, path
     stored = stored_user(ctx, alice.id)
     assert stored is not None and not stored.disabled and verify_password(PASSWORD, stored.password_hash)
-    with session_scope(ctx.sessions) as session:
+    with inspect_db(ctx) as session:
         assert session.exec(select(User).where(User.email == "new@example.com")).first() is None
     assert events(ctx, "globex") == []
 
