@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 from urllib.parse import urlencode
 
-from cryptography.fernet import Fernet, InvalidToken
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.crypto import derive_key
-from identity.web import PAGE_HEADERS, redirect
+from identity.web import redirect
 from tenants.admin.access import CsrfRefused, EnrolmentRequired, NotSignedIn, SecondStepPending, SignedInAdmin
 from tenants.admin.cookies import PATH, admin_cookies
-from tenants.portal.web import PORTAL_CSP
-
-# The portal's policy: scripts and styles from our origin only (the copy buttons), nothing inline, no framing.
-ADMIN_CSP = PORTAL_CSP
-HEADERS = {**PAGE_HEADERS, "Content-Security-Policy": ADMIN_CSP}
+from tenants.pages import OneTimeValue, render
 
 NAV = [
     ("tenants", "Tenants", "/admin/tenants"),
@@ -28,18 +20,12 @@ NAV = [
 ]
 
 
-def _render(request: Request, template: str, context: dict[str, Any], status: int) -> Response:
-    response: Response = request.app.state.templates.TemplateResponse(request, template, context, status_code=status)
-    response.headers.update(HEADERS)
-    return response
-
-
 def admin_page(
     request: Request, admin: SignedInAdmin, template: str, context: dict[str, Any], *, section: str, status: int = 200
 ) -> Response:
     """A page of the signed-in console (top bar, navigation, sign-out form)."""
     full = {"admin": admin, "nav": NAV, "section": section, "csrf_token": admin.csrf_token, **context}
-    response = _render(request, template, full, status)
+    response = render(request, template, full, status)
     if admin.new_browser_id:
         admin_cookies(request).set_browser_id(response, admin.browser_id)
     return response
@@ -47,43 +33,24 @@ def admin_page(
 
 def card_page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     """A page in the hosted pages' centred card (sign-in, second step, errors before sign-in)."""
-    return _render(request, template, {"tenant_name": "Identity platform", **context}, status)
+    return render(request, template, {"tenant_name": "Identity platform", **context}, status)
 
 
 # -- one-time values (the owner's invitation link) across the redirect after a form post --------------
 
-ONCE_COOKIE = "idp_admin_once"
-ONCE_SECONDS = 300
-
-
-def _once_cipher(request: Request) -> Fernet:
-    key = derive_key(request.app.state.ctx.settings.secret_key, "admin-show-once")
-    return Fernet(base64.urlsafe_b64encode(key))
+SHOWN_ONCE = OneTimeValue("idp_admin_once", "admin-show-once", samesite="strict")
 
 
 def show_once(request: Request, response: Response, data: dict[str, Any]) -> Response:
-    """Encrypted, HttpOnly, console path, five minutes: a reload of the next page no longer shows it."""
-    token = _once_cipher(request).encrypt(json.dumps(data).encode()).decode()
-    secure = request.app.state.ctx.settings.secure_cookies
-    response.set_cookie(
-        ONCE_COOKIE, token, max_age=ONCE_SECONDS, path=PATH, httponly=True, samesite="strict", secure=secure
-    )
-    return response
+    return SHOWN_ONCE.show(request, response, data, path=PATH)
 
 
 def take_once(request: Request) -> dict[str, Any] | None:
-    token = request.cookies.get(ONCE_COOKIE)
-    if not token:
-        return None
-    try:
-        data = json.loads(_once_cipher(request).decrypt(token.encode(), ttl=ONCE_SECONDS))
-    except (InvalidToken, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return SHOWN_ONCE.take(request)
 
 
 def forget_once(response: Response) -> None:
-    response.delete_cookie(ONCE_COOKIE, path=PATH)
+    SHOWN_ONCE.forget(response, path=PATH)
 
 
 # -- errors ---------------------------------------------------------------------------------------------

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
-from cryptography.fernet import Fernet, InvalidToken
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.crypto import derive_key
-from identity.web import PAGE_HEADERS, redirect
+from identity.web import redirect
 from tenants.manage.errors import Missing, NotAllowed
+from tenants.pages import OneTimeValue, render
 from tenants.portal.access import Forbidden, Member, NotFound, NotSignedIn, csrf_token
-
-# The portal runs its own small script (copy buttons, confirmations), from our origin only.
-PORTAL_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 
 NAV = [
     ("apps", "Applications", "/portal"),
@@ -34,44 +25,20 @@ NAV = [
 ]
 
 
-ONCE_COOKIE = "idp_portal_once"
-ONCE_SECONDS = 300
-
-
-def _once_cipher(request: Request) -> Fernet:
-    key = derive_key(request.app.state.ctx.settings.secret_key, "portal-show-once")
-    return Fernet(base64.urlsafe_b64encode(key))
+SHOWN_ONCE = OneTimeValue("idp_portal_once", "portal-show-once", samesite="lax")
 
 
 def show_once(request: Request, response: Response, slug: str, data: dict[str, Any]) -> Response:
-    """Carry something to show exactly once (a new client secret) across the redirect that follows a form
-    post, so a reload cannot post the form again. Encrypted, HttpOnly, portal path, five minutes."""
-    token = _once_cipher(request).encrypt(json.dumps(data).encode()).decode()
-    response.set_cookie(
-        ONCE_COOKIE,
-        token,
-        max_age=ONCE_SECONDS,
-        path=f"/t/{slug}/portal",
-        httponly=True,
-        samesite="lax",
-        secure=request.app.state.ctx.settings.secure_cookies,
-    )
-    return response
+    """Carry ``data`` (a new client secret) to the page after this form post's redirect, once."""
+    return SHOWN_ONCE.show(request, response, data, path=f"/t/{slug}/portal")
 
 
 def take_once(request: Request) -> dict[str, Any] | None:
-    token = request.cookies.get(ONCE_COOKIE)
-    if not token:
-        return None
-    try:
-        data = json.loads(_once_cipher(request).decrypt(token.encode(), ttl=ONCE_SECONDS))
-    except (InvalidToken, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return SHOWN_ONCE.take(request)
 
 
 def forget_once(response: Response, slug: str) -> None:
-    response.delete_cookie(ONCE_COOKIE, path=f"/t/{slug}/portal")
+    SHOWN_ONCE.forget(response, path=f"/t/{slug}/portal")
 
 
 def portal_page(
@@ -89,15 +56,11 @@ def portal_page(
         "issuer": request.app.state.ctx.settings.issuer(member.tenant.slug),
         **context,
     }
-    response: Response = request.app.state.templates.TemplateResponse(request, template, full, status_code=status)
-    response.headers.update({**PAGE_HEADERS, "Content-Security-Policy": PORTAL_CSP})
-    return response
+    return render(request, template, full, status)
 
 
 def plain_page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
-    response: Response = request.app.state.templates.TemplateResponse(request, template, context, status_code=status)
-    response.headers.update({**PAGE_HEADERS, "Content-Security-Policy": PORTAL_CSP})
-    return response
+    return render(request, template, context, status)
 
 
 @contextmanager
