@@ -14,13 +14,12 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Select, Update, delete, event, update
-from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import ORMExecuteState, sessionmaker
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.schema import Column, Table
 from sqlalchemy.sql.selectable import Join
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InvalidRequestError
-from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, SQLModel, create_engine, select
 from sqlmodel.sql.expression import SelectOfScalar
 
