@@ -58,20 +58,35 @@ def provision_batch(indexes: list[int], password: str) -> list[dict[str, Any]]:
             slug = SLUG.format(i)
             tenant = create_tenant(session, ctx.encryptor, slug=slug, name=f"Bench tenant {i}")
             define_scope(session, tenant, name="api:read", description="Read the bench API")
-            web = register_client(session, tenant.id, ctx.hasher, name="web", redirect_uris=[REDIRECT_URI],
-                                  grant_types=["authorization_code", "refresh_token"])
-            m2m = register_client(session, tenant.id, ctx.hasher, name="m2m", redirect_uris=[],
-                                  grant_types=["client_credentials"], scopes=["api:read"])
+            web = register_client(
+                session,
+                tenant.id,
+                ctx.hasher,
+                name="web",
+                redirect_uris=[REDIRECT_URI],
+                grant_types=["authorization_code", "refresh_token"],
+            )
+            m2m = register_client(
+                session,
+                tenant.id,
+                ctx.hasher,
+                name="m2m",
+                redirect_uris=[],
+                grant_types=["client_credentials"],
+                scopes=["api:read"],
+            )
             register_client(session, tenant.id, ctx.hasher, name="spa", redirect_uris=[REDIRECT_URI], public=True)
             for u in range(USERS_PER_TENANT):
                 create_user(session, tenant.id, email=f"user{u}@{slug}.test", password=password, name=f"User {u}")
-            out.append({
-                "slug": slug,
-                "m2m_id": m2m.client.id,
-                "m2m_secret": m2m.client_secret,
-                "web_id": web.client.id,
-                "web_secret": web.client_secret,
-            })
+            out.append(
+                {
+                    "slug": slug,
+                    "m2m_id": m2m.client.id,
+                    "m2m_secret": m2m.client_secret,
+                    "web_id": web.client.id,
+                    "web_secret": web.client_secret,
+                }
+            )
     return out
 
 
@@ -112,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             if done % (args.batch * 8) == 0 or not (queue or pending):
                 rate = done / elapsed
                 eta = (args.tenants - done) / rate if rate else 0
-                print(f"many_tenants: {done}/{args.tenants} tenants, {rate:.1f}/s, ETA {eta:.0f} s", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"many_tenants: {done}/{args.tenants} tenants, {rate:.1f}/s, ETA {eta:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     elapsed = time.perf_counter() - t0
     results.sort(key=lambda r: r["slug"])
     target = results[len(results) // 2] if results else None
@@ -132,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     with open(args.out, "w") as f:
         json.dump(summary, f)
-    print(f"many_tenants: {len(results)} tenants in {elapsed:.0f} s ({summary['tenants_per_s']:.1f}/s)"
-          f"{' (stopped by the time budget)' if stopped_early else ''}", file=sys.stderr)
+    print(
+        f"many_tenants: {len(results)} tenants in {elapsed:.0f} s ({summary['tenants_per_s']:.1f}/s)"
+        f"{' (stopped by the time budget)' if stopped_early else ''}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -26,8 +26,11 @@ _PROCS = re.compile(r'^((?:process \d+:"[^"]*";?)*)(.*)$')
 # (category, regex on the leaf frame), first match wins
 LEAF_CATEGORIES = [
     ("waiting for PostgreSQL (psycopg socket wait)", r"\(psycopg/(connection|waiting)\.py\)$|^wait(_c)? \(psycopg"),
-    ("waiting (thread pool / event loop)", r"^(Condition\.wait|Queue\.get|EpollSelector\.select|Event\.wait) |"
-                                           r"^Runner\.run \(asyncio/runners\.py"),
+    (
+        "waiting (thread pool / event loop)",
+        r"^(Condition\.wait|Queue\.get|EpollSelector\.select|Event\.wait) |"
+        r"^Runner\.run \(asyncio/runners\.py",
+    ),
     ("psycopg (driver; in wall profiles incl. libpq send/recv)", r"\(psycopg/"),
     ("SQLAlchemy / SQLModel", r"\((sqlalchemy|sqlmodel)/"),
     ("JOSE sign/verify (joserfc, cryptography)", r"\((joserfc|cryptography|authlib/jose)/"),
@@ -147,32 +150,39 @@ def summarise(raw: str, kind: str = "token", top: int = 20) -> dict[str, Any]:
     def share(n: int, d: int) -> float:
         return round(100.0 * n / d, 1) if d else 0.0
 
-    skip_total = re.compile(r"^(Thread\._bootstrap|WorkerThread\.run|BaseProcess|spawn_main|_main \(multiprocessing|"
-                            r"Process\.target|subprocess_started|<module>|run \(threading|Runner\.run|asyncio_run|"
-                            r"Server\.run|RequestResponseCycle\.run_asgi|ProxyHeadersMiddleware|Starlette\.__call__|"
-                            r"ExceptionMiddleware|ServerErrorMiddleware|Router\.|wrap_app_handling|Mount\.handle|"
-                            r"Route\.handle|request_response|Handle\._run|run_in_threadpool|run_sync|"
-                            r"in_transaction\.<locals>\.run |_StateChange|Session\._execute_internal|Session\.exec |"
-                            r"Connection\._execute_clauseelement|ClauseElement\._execute_on_connection|"
-                            r"Connection\._execute_context|Connection\._exec_single_context|DefaultDialect\.do_execute)")
+    skip_total = re.compile(
+        r"^(Thread\._bootstrap|WorkerThread\.run|BaseProcess|spawn_main|_main \(multiprocessing|"
+        r"Process\.target|subprocess_started|<module>|run \(threading|Runner\.run|asyncio_run|"
+        r"Server\.run|RequestResponseCycle\.run_asgi|ProxyHeadersMiddleware|Starlette\.__call__|"
+        r"ExceptionMiddleware|ServerErrorMiddleware|Router\.|wrap_app_handling|Mount\.handle|"
+        r"Route\.handle|request_response|Handle\._run|run_in_threadpool|run_sync|"
+        r"in_transaction\.<locals>\.run |_StateChange|Session\._execute_internal|Session\.exec |"
+        r"Connection\._execute_clauseelement|ClauseElement\._execute_on_connection|"
+        r"Connection\._execute_context|Connection\._exec_single_context|DefaultDialect\.do_execute)"
+    )
     return {
         "samples": total,
         "master_samples_skipped": master,
         "busy_samples": busy,
         "by_library_self_pct_of_all": {k: share(v, total) for k, v in cats.most_common()},
         "top_self_pct_of_busy": [(f, share(n, busy)) for f, n in self_c.most_common(top)],
-        "top_total_pct_of_busy": [(f, share(n, busy)) for f, n in incl.most_common(top * 3)
-                                  if not skip_total.search(f)][:top],
+        "top_total_pct_of_busy": [
+            (f, share(n, busy)) for f, n in incl.most_common(top * 3) if not skip_total.search(f)
+        ][:top],
         "by_thread_pct_of_busy": [(k, share(v, busy)) for k, v in threads.most_common()],
         "steps_pct_of_busy": [(label, share(steps[label], busy)) for label, _ in STEPS.get(kind, [])],
     }
 
 
 def render_markdown(summary: dict[str, Any], title: str) -> str:
-    lines = [f"#### {title}", "",
-             f"{summary['samples']} samples, {summary['busy_samples']} busy "
-             f"(load during profiling: {summary.get('load', {}).get('rps', '?')} req/s, "
-             f"non-2xx {summary.get('load', {}).get('non2xx', '?')})", ""]
+    lines = [
+        f"#### {title}",
+        "",
+        f"{summary['samples']} samples, {summary['busy_samples']} busy "
+        f"(load during profiling: {summary.get('load', {}).get('rps', '?')} req/s, "
+        f"non-2xx {summary.get('load', {}).get('non2xx', '?')})",
+        "",
+    ]
     lines += ["| where (leaf frame's library) | % of all samples |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in summary["by_library_self_pct_of_all"].items()]
     lines += ["", "| thread | % of busy samples |", "|---|---:|"]

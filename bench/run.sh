@@ -108,7 +108,7 @@ if [[ -n $REF ]]; then
   SOURCE="git $REF = $(git -C "$REPO" rev-parse --short "$REF") (snapshot via git archive; working tree not used)"
 else
   SOURCE="working tree at $(git -C "$REPO" rev-parse --short HEAD)"
-  [[ -z $(git -C "$REPO" status --porcelain -- identity tenants migrations templates) ]] || SOURCE+=" + uncommitted changes"
+  [[ -z $(git -C "$REPO" status --porcelain -- identity tenants) ]] || SOURCE+=" + uncommitted changes"
 fi
 IDENTITY=("$VENV/bin/identity")  # the console script; PYTHONPATH (with --ref) decides which source it imports
 

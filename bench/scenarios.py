@@ -42,6 +42,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # -- helpers ---------------------------------------------------------------------------------------
 
+
 def loopback_only(url: str) -> str:
     host = urlsplit(url).hostname or ""
     try:
@@ -118,8 +119,11 @@ def _cmdline(pid: int) -> str:
 def worker_pids(master: int) -> list[int]:
     """The uvicorn worker processes: the master's children, without the multiprocessing resource tracker
     and the password service (identity.password_service, whose processes are reported on their own)."""
-    out = [pid for pid in _children(master)
-           if "resource_tracker" not in _cmdline(pid) and "identity.password_service" not in _cmdline(pid)]
+    out = [
+        pid
+        for pid in _children(master)
+        if "resource_tracker" not in _cmdline(pid) and "identity.password_service" not in _cmdline(pid)
+    ]
     return out or [master]
 
 
@@ -160,6 +164,7 @@ def pct(values: list[float], p: float) -> float:
 
 # -- wrk -------------------------------------------------------------------------------------------
 
+
 @dataclass
 class WrkResult:
     name: str
@@ -197,8 +202,9 @@ def run_wrk(
     if warmup not in {"0", "0s", ""}:
         subprocess.run([*base, f"-d{warmup}", url], env=env, capture_output=True, timeout=bound)
     t0 = cpu_ticks(server_pids or [])
-    out = subprocess.run([*base, f"-d{duration}", "--timeout", "10s", url], env=env, capture_output=True,
-                         text=True, timeout=bound)
+    out = subprocess.run(
+        [*base, f"-d{duration}", "--timeout", "10s", url], env=env, capture_output=True, text=True, timeout=bound
+    )
     t1 = cpu_ticks(server_pids or [])
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRKRESULT")), None)
     if line is None:
@@ -212,8 +218,11 @@ def run_wrk(
     requests = int(reqs)
     cpu = (t1 - t0) / CLK_TCK * 1e6 / requests if server_pids and requests else None
     result = WrkResult(name, float(rps), float(p50), float(p99), requests, int(non2xx), int(sockerr), cpu, percentiles)
-    print(f"  {name:<24} {result.rps:9.1f} req/s  p50 {result.p50:8.2f} ms  p99 {result.p99:8.2f} ms  "
-          f"non2xx {result.non2xx}  sockerr {result.sockerr}  cpu {cpu or 0:7.0f} us/req", file=sys.stderr)
+    print(
+        f"  {name:<24} {result.rps:9.1f} req/s  p50 {result.p50:8.2f} ms  p99 {result.p99:8.2f} ms  "
+        f"non2xx {result.non2xx}  sockerr {result.sockerr}  cpu {cpu or 0:7.0f} us/req",
+        file=sys.stderr,
+    )
     return result
 
 
@@ -226,12 +235,22 @@ def basic(client_id: str, secret: str) -> str:
 
 def cmd_wrk(args: argparse.Namespace) -> None:
     pids = [int(p) for p in args.server_pids.split()] if args.server_pids else None
-    r = run_wrk(args.name, args.url, method=args.method, body=args.body, auth=args.auth, duration=args.duration,
-                conns=args.conns, warmup=args.warmup, server_pids=pids)
+    r = run_wrk(
+        args.name,
+        args.url,
+        method=args.method,
+        body=args.body,
+        auth=args.auth,
+        duration=args.duration,
+        conns=args.conns,
+        warmup=args.warmup,
+        server_pids=pids,
+    )
     write_json(args.out, {**r.__dict__, "valid": r.valid, "loadavg": loadavg()})
 
 
 # -- the login flow over plain HTTP ----------------------------------------------------------------
+
 
 class FlowError(Exception):
     def __init__(self, message: str, step: str = "?", status: int | None = None) -> None:
@@ -273,9 +292,16 @@ async def login_flow(http: Any, fx: Fixture, *, allow_consent: bool, timings: di
     http.cookies.clear()
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(8)
-    params = {"response_type": "code", "client_id": fx.web_id, "redirect_uri": fx.redirect_uri, "scope": SCOPE,
-              "state": state, "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
-              "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": fx.web_id,
+        "redirect_uri": fx.redirect_uri,
+        "scope": SCOPE,
+        "state": state,
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
 
     def mark(step: str, t0: float) -> float:
         t = time.perf_counter()
@@ -295,9 +321,15 @@ async def login_flow(http: Any, fx: Fixture, *, allow_consent: bool, timings: di
     if page.status_code != 200:
         raise FlowError(f"login page answered {page.status_code}", "login_page", page.status_code)
     t = mark("login_page", t)
-    r = await http.post(f"{fx.issuer}/login", data={"csrf_token": hidden(page.text, "csrf_token"),
-                                                    "flow": hidden(page.text, "flow"),
-                                                    "email": fx.email, "password": fx.password})
+    r = await http.post(
+        f"{fx.issuer}/login",
+        data={
+            "csrf_token": hidden(page.text, "csrf_token"),
+            "flow": hidden(page.text, "flow"),
+            "email": fx.email,
+            "password": fx.password,
+        },
+    )
     if r.status_code != 303:
         raise FlowError(f"login POST answered {r.status_code}", "login_post", r.status_code)
     location = r.headers["location"]
@@ -306,9 +338,15 @@ async def login_flow(http: Any, fx: Fixture, *, allow_consent: bool, timings: di
         if not allow_consent:
             raise FlowError("consent was not remembered", "login_post", r.status_code)
         page = await http.get(loopback_only(location))
-        r = await http.post(f"{fx.issuer}/consent", data={"csrf_token": hidden(page.text, "csrf_token"),
-                                                          "flow": hidden(page.text, "flow"),
-                                                          "decision": "approve", "scope": SCOPE.split()})
+        r = await http.post(
+            f"{fx.issuer}/consent",
+            data={
+                "csrf_token": hidden(page.text, "csrf_token"),
+                "flow": hidden(page.text, "flow"),
+                "decision": "approve",
+                "scope": SCOPE.split(),
+            },
+        )
         if r.status_code != 303:
             raise FlowError(f"consent POST answered {r.status_code}", "consent", r.status_code)
         location = r.headers["location"]
@@ -318,9 +356,16 @@ async def login_flow(http: Any, fx: Fixture, *, allow_consent: bool, timings: di
     back = query_of(location)
     if back.get("state") != state or "code" not in back:
         raise FlowError(f"bad authorization response {sorted(back)}", "login_post")
-    r = await http.post(f"{fx.issuer}/token", auth=(fx.web_id, fx.web_secret),
-                        data={"grant_type": "authorization_code", "code": back["code"],
-                              "redirect_uri": fx.redirect_uri, "code_verifier": verifier})
+    r = await http.post(
+        f"{fx.issuer}/token",
+        auth=(fx.web_id, fx.web_secret),
+        data={
+            "grant_type": "authorization_code",
+            "code": back["code"],
+            "redirect_uri": fx.redirect_uri,
+            "code_verifier": verifier,
+        },
+    )
     if r.status_code != 200:
         raise FlowError(f"token answered {r.status_code}: {r.text[:120]}", "token", r.status_code)
     mark("token", t)
@@ -353,8 +398,9 @@ class LoadClient:
         import aiohttp  # noqa: PLC0415
 
         self._aiohttp = aiohttp
-        self._session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                              timeout=aiohttp.ClientTimeout(total=30))
+        self._session = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=30)
+        )
         self.cookies = self._session.cookie_jar
 
     async def __aenter__(self) -> LoadClient:
@@ -366,8 +412,9 @@ class LoadClient:
     async def get(self, url: str, headers: dict[str, str] | None = None) -> _Reply:
         return await self._send("GET", url, headers=headers)
 
-    async def post(self, url: str, data: dict[str, Any], auth: tuple[str, str] | None = None,
-                   headers: dict[str, str] | None = None) -> _Reply:
+    async def post(
+        self, url: str, data: dict[str, Any], auth: tuple[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> _Reply:
         fields = [(k, item) for k, v in data.items() for item in (v if isinstance(v, list) else [v])]
         if auth:  # client_secret_basic (RFC 6749 2.3.1: each part form-encoded first)
             pair = ":".join(quote(part, safe="") for part in auth).encode()
@@ -395,16 +442,22 @@ def cmd_setup_login(args: argparse.Namespace) -> None:
             if r.status_code != 200:
                 raise FlowError(f"userinfo answered {r.status_code}: {r.text[:200]}", "userinfo", r.status_code)
             header = json.loads(base64.urlsafe_b64decode(again["access_token"].split(".")[0] + "=="))
-            return {"access_token": again["access_token"], "token_alg": header.get("alg"),
-                    "userinfo": r.json(), "first_scope": tokens.get("scope")}
+            return {
+                "access_token": again["access_token"],
+                "token_alg": header.get("alg"),
+                "userinfo": r.json(),
+                "first_scope": tokens.get("scope"),
+            }
 
     result = asyncio.run(main())
-    print(f"scenarios: login flow OK, userinfo {result['userinfo']}, access token {result['token_alg']}",
-          file=sys.stderr)
+    print(
+        f"scenarios: login flow OK, userinfo {result['userinfo']}, access token {result['token_alg']}", file=sys.stderr
+    )
     write_json(args.out, result)
 
 
 # -- userinfo vs discovery -------------------------------------------------------------------------
+
 
 def cmd_userinfo(args: argparse.Namespace) -> None:
     fx = Fixture.load(args.fixture)
@@ -418,8 +471,11 @@ def cmd_userinfo(args: argparse.Namespace) -> None:
     for r in range(1, args.rounds + 1):
         order = list(shapes) if r % 2 else list(reversed(shapes))
         for name in order:
-            runs[name].append(run_wrk(name, duration=args.duration, conns=args.conns, warmup=args.warmup,
-                                      server_pids=pids, **shapes[name]))  # type: ignore[arg-type]
+            runs[name].append(
+                run_wrk(
+                    name, duration=args.duration, conns=args.conns, warmup=args.warmup, server_pids=pids, **shapes[name]
+                )
+            )  # type: ignore[arg-type]
     summary = {}
     for name, results in runs.items():
         valid = [x for x in results if x.valid]
@@ -441,15 +497,19 @@ def cmd_userinfo(args: argparse.Namespace) -> None:
             "rps_userinfo_over_discovery": u["rps"] / d["rps"],
             "cost_per_request_userinfo_over_discovery_wall": d["rps"] / u["rps"],
             "cpu_per_request_userinfo_over_discovery": (u["cpu_us_per_req"] / d["cpu_us_per_req"])
-            if d["cpu_us_per_req"] else None,
+            if d["cpu_us_per_req"]
+            else None,
             "p50_ratio": u["p50"] / d["p50"],
             "p99_ratio": u["p99"] / d["p99"],
         }
-    write_json(args.out, {"summary": summary, "ratios": ratios, "conns": args.conns, "duration": args.duration,
-                          "loadavg": loadavg()})
+    write_json(
+        args.out,
+        {"summary": summary, "ratios": ratios, "conns": args.conns, "duration": args.duration, "loadavg": loadavg()},
+    )
 
 
 # -- password login under load ---------------------------------------------------------------------
+
 
 def cmd_login(args: argparse.Namespace) -> None:
     fx = Fixture.load(args.fixture)
@@ -502,8 +562,13 @@ def cmd_login(args: argparse.Namespace) -> None:
             "warmup_s": warmup,
             "logins_in_window": len(window),
             "logins_per_s": len(window) / duration,
-            "latency_ms": {"p50": pct(lat, 50), "p90": pct(lat, 90), "p99": pct(lat, 99), "max": max(lat or [0]),
-                           "min": min(lat or [0])},
+            "latency_ms": {
+                "p50": pct(lat, 50),
+                "p90": pct(lat, 90),
+                "p99": pct(lat, 99),
+                "max": max(lat or [0]),
+                "min": min(lat or [0]),
+            },
             "steps_ms": steps,
             # the target is per request: the slowest single HTTP request of any login in the window
             "slowest_request_ms": max((v["max"] for v in steps.values()), default=0),
@@ -517,13 +582,17 @@ def cmd_login(args: argparse.Namespace) -> None:
         }
 
     result = asyncio.run(main())
-    print(f"  login: {result['logins_per_s']:.2f} logins/s, p50 {result['latency_ms']['p50']:.0f} ms, "
-          f"p99 {result['latency_ms']['p99']:.0f} ms, max {result['latency_ms']['max']:.0f} ms, "
-          f"errors {result['errors']}", file=sys.stderr)
+    print(
+        f"  login: {result['logins_per_s']:.2f} logins/s, p50 {result['latency_ms']['p50']:.0f} ms, "
+        f"p99 {result['latency_ms']['p99']:.0f} ms, max {result['latency_ms']['max']:.0f} ms, "
+        f"errors {result['errors']}",
+        file=sys.stderr,
+    )
     write_json(args.out, result)
 
 
 # -- argon2 alone ----------------------------------------------------------------------------------
+
 
 def _verify_loop(seconds: float, password: str, stored: str) -> tuple[int, float]:
     from identity.passwords import verify_password  # noqa: PLC0415
@@ -565,17 +634,26 @@ def cmd_argon2(args: argparse.Namespace) -> None:
     plain_env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     as_service = _verifications_per_s(args.workers, seconds, password, stored, verifier_environment(plain_env))
     plain = _verifications_per_s(args.workers, seconds, password, stored, plain_env)
-    result = {"workers": args.workers, "seconds_each": seconds, "verifications_per_s": as_service,
-              "ms_per_verification_per_worker": 1000 * args.workers / as_service,
-              "environment": verifier_environment(plain_env)["GLIBC_TUNABLES"],
-              "plain_verifications_per_s": plain,
-              "hash_params": stored.split("$")[3] if stored.count("$") >= 4 else "", "loadavg": loadavg()}
-    print(f"  argon2id alone: {as_service:.2f} verifications/s with {args.workers} processes as the password "
-          f"service runs them ({result['environment']}), {plain:.2f} plain ({result['hash_params']})", file=sys.stderr)
+    result = {
+        "workers": args.workers,
+        "seconds_each": seconds,
+        "verifications_per_s": as_service,
+        "ms_per_verification_per_worker": 1000 * args.workers / as_service,
+        "environment": verifier_environment(plain_env)["GLIBC_TUNABLES"],
+        "plain_verifications_per_s": plain,
+        "hash_params": stored.split("$")[3] if stored.count("$") >= 4 else "",
+        "loadavg": loadavg(),
+    }
+    print(
+        f"  argon2id alone: {as_service:.2f} verifications/s with {args.workers} processes as the password "
+        f"service runs them ({result['environment']}), {plain:.2f} plain ({result['hash_params']})",
+        file=sys.stderr,
+    )
     write_json(args.out, result)
 
 
 # -- memory ----------------------------------------------------------------------------------------
+
 
 def rss_of(pid: int) -> dict[str, int]:
     out: dict[str, int] = {"pid": pid}
@@ -595,16 +673,24 @@ def cmd_memory(args: argparse.Namespace) -> None:
     master = int(args.server_pid)
     workers = [rss_of(p) for p in worker_pids(master)]
     service = [rss_of(p) for p in password_service_pids(master)]
-    result = {"label": args.label, "master": rss_of(master), "workers": workers,
-              "worker_rss_mb": [round(w.get("vmrss_kb", 0) / 1024, 1) for w in workers],
-              "worker_pss_mb": [round(w.get("pss_kb", 0) / 1024, 1) for w in workers],
-              "password_service_rss_mb": [round(w.get("vmrss_kb", 0) / 1024, 1) for w in service]}
-    print(f"  memory [{args.label}]: workers RSS {result['worker_rss_mb']} MB, PSS {result['worker_pss_mb']} MB; "
-          f"password service (process and verifiers) RSS {result['password_service_rss_mb']} MB", file=sys.stderr)
+    result = {
+        "label": args.label,
+        "master": rss_of(master),
+        "workers": workers,
+        "worker_rss_mb": [round(w.get("vmrss_kb", 0) / 1024, 1) for w in workers],
+        "worker_pss_mb": [round(w.get("pss_kb", 0) / 1024, 1) for w in workers],
+        "password_service_rss_mb": [round(w.get("vmrss_kb", 0) / 1024, 1) for w in service],
+    }
+    print(
+        f"  memory [{args.label}]: workers RSS {result['worker_rss_mb']} MB, PSS {result['worker_pss_mb']} MB; "
+        f"password service (process and verifiers) RSS {result['password_service_rss_mb']} MB",
+        file=sys.stderr,
+    )
     write_json(args.out, result)
 
 
 # -- py-spy ----------------------------------------------------------------------------------------
+
 
 def cmd_profile(args: argparse.Namespace) -> None:
     from profsum import summarise  # noqa: PLC0415 - bench/profsum.py
@@ -614,12 +700,31 @@ def cmd_profile(args: argparse.Namespace) -> None:
     out_dir = Path(args.out_dir)
     raw = out_dir / f"profile-{args.name}.raw"
     env = {**os.environ, "WRK_METHOD": args.method, "WRK_BODY": args.body, "WRK_AUTH": args.auth}
-    load = subprocess.Popen(["wrk", "-t1", f"-c{args.conns}", f"-d{int(seconds + 6)}s", "--timeout", "10s", "-s",
-                             str(LUA), args.url], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    load = subprocess.Popen(
+        ["wrk", "-t1", f"-c{args.conns}", f"-d{int(seconds + 6)}s", "--timeout", "10s", "-s", str(LUA), args.url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         time.sleep(3)  # let the load settle
-        cmd = [args.py_spy, "record", "--pid", str(args.server_pid), "--subprocesses", "--duration", str(int(seconds)),
-               "--rate", str(args.rate), "--function", "--format", "raw", "-o", str(raw)]
+        cmd = [
+            args.py_spy,
+            "record",
+            "--pid",
+            str(args.server_pid),
+            "--subprocesses",
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            str(args.rate),
+            "--function",
+            "--format",
+            "raw",
+            "-o",
+            str(raw),
+        ]
         if args.gil:
             cmd.append("--gil")
         spy = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
@@ -631,10 +736,23 @@ def cmd_profile(args: argparse.Namespace) -> None:
     line = next((ln for ln in wrk_out.splitlines() if ln.startswith("WRKRESULT")), "WRKRESULT 0 0 0 0 0 0")
     _, rps, p50, p99, reqs, non2xx, sockerr = line.split()
     summary = summarise(raw.read_text() if raw.exists() else "", args.kind)
-    summary.update({"name": args.name, "url": args.url, "gil_only": args.gil, "rate_hz": args.rate,
-                    "py_spy_stderr": spy.stderr.strip().splitlines()[-3:],
-                    "load": {"rps": float(rps), "p50": float(p50), "p99": float(p99), "requests": int(reqs),
-                             "non2xx": int(non2xx), "sockerr": int(sockerr)}})
+    summary.update(
+        {
+            "name": args.name,
+            "url": args.url,
+            "gil_only": args.gil,
+            "rate_hz": args.rate,
+            "py_spy_stderr": spy.stderr.strip().splitlines()[-3:],
+            "load": {
+                "rps": float(rps),
+                "p50": float(p50),
+                "p99": float(p99),
+                "requests": int(reqs),
+                "non2xx": int(non2xx),
+                "sockerr": int(sockerr),
+            },
+        }
+    )
     write_json(out_dir / f"profile-{args.name}.json", summary)
 
 
@@ -685,8 +803,7 @@ def cmd_dbcount(args: argparse.Namespace) -> None:
     if not os.access(log_path, os.R_OK):
         write_json(args.out, {"error": f"cannot read {log_path}"})
         return
-    marker = psycopg.connect(args.dsn, autocommit=True, options="-c log_statement=all",
-                             application_name="bench-marker")
+    marker = psycopg.connect(args.dsn, autocommit=True, options="-c log_statement=all", application_name="bench-marker")
     marker_pid = marker.info.backend_pid
 
     def mark(label: str) -> None:
@@ -696,8 +813,11 @@ def cmd_dbcount(args: argparse.Namespace) -> None:
     simple = {
         "discovery": lambda c: c.get(f"{fx.issuer}/.well-known/openid-configuration"),
         "jwks": lambda c: c.get(f"{fx.issuer}/.well-known/jwks.json"),
-        "token_client_credentials": lambda c: c.post(f"{fx.issuer}/token", headers={"Authorization": m2m},
-                                                     data={"grant_type": "client_credentials", "scope": "api:read"}),
+        "token_client_credentials": lambda c: c.post(
+            f"{fx.issuer}/token",
+            headers={"Authorization": m2m},
+            data={"grant_type": "client_credentials", "scope": "api:read"},
+        ),
         "userinfo": lambda c: c.get(f"{fx.issuer}/userinfo", headers={"Authorization": f"Bearer {token}"}),
     }
     start_offset = log_path.stat().st_size
@@ -727,16 +847,16 @@ def cmd_dbcount(args: argparse.Namespace) -> None:
     asyncio.run(_login_steps(fx, mark, args.n))
     # under concurrent load: statements per request, and backends (connections) opened during the window
     loads = {
-        "token_client_credentials": dict(url=f"{fx.issuer}/token", method="POST",
-                                         body="grant_type=client_credentials&scope=api:read", auth=m2m),
+        "token_client_credentials": dict(
+            url=f"{fx.issuer}/token", method="POST", body="grant_type=client_credentials&scope=api:read", auth=m2m
+        ),
         "userinfo": dict(url=f"{fx.issuer}/userinfo", auth=f"Bearer {token}"),
     }
     load_requests: dict[str, int] = {}
     for name, shape in loads.items():
         run_wrk(f"warm {name}", duration="2s", warmup="0", conns=args.conns, **shape)  # type: ignore[arg-type]
         mark(f"begin:load_{name}")
-        r = run_wrk(f"load {name}", duration=args.load_duration, warmup="0", conns=args.conns,
-                    **shape)  # type: ignore[arg-type]
+        r = run_wrk(f"load {name}", duration=args.load_duration, warmup="0", conns=args.conns, **shape)  # type: ignore[arg-type]
         mark(f"end:load_{name}")
         load_requests[f"load_{name}"] = r.requests
         if not r.valid:
@@ -789,8 +909,11 @@ def cmd_dbcount(args: argparse.Namespace) -> None:
             result["scenarios"][name]["new_connections_per_1000_requests"] = round(1000 * opened / per, 1)
     for name in list(simple) + ["login_flow"]:
         result["scenarios"].setdefault(name, {"statements_per_request": 0, "by_statement": {}})
-    print("  statements per request: " + ", ".join(
-        f"{k} {v['statements_per_request']:.1f}" for k, v in result["scenarios"].items()), file=sys.stderr)
+    print(
+        "  statements per request: "
+        + ", ".join(f"{k} {v['statements_per_request']:.1f}" for k, v in result["scenarios"].items()),
+        file=sys.stderr,
+    )
     write_json(args.out, result)
 
 
@@ -800,9 +923,16 @@ async def _login_steps(fx: Fixture, mark: Any, n: int) -> None:
         for _ in range(n):
             http.cookies.clear()
             verifier, challenge = pkce_pair()
-            params = {"response_type": "code", "client_id": fx.web_id, "redirect_uri": fx.redirect_uri,
-                      "scope": SCOPE, "state": "s", "nonce": "n", "code_challenge": challenge,
-                      "code_challenge_method": "S256"}
+            params = {
+                "response_type": "code",
+                "client_id": fx.web_id,
+                "redirect_uri": fx.redirect_uri,
+                "scope": SCOPE,
+                "state": "s",
+                "nonce": "n",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
             mark("begin:step_authorize")
             r = await http.get(f"{fx.issuer}/authorize?" + urlencode(params))
             mark("end:step_authorize")
@@ -810,21 +940,35 @@ async def _login_steps(fx: Fixture, mark: Any, n: int) -> None:
             page = await http.get(r.headers["location"])
             mark("end:step_login_page")
             mark("begin:step_login_post")
-            r = await http.post(f"{fx.issuer}/login", data={"csrf_token": hidden(page.text, "csrf_token"),
-                                                            "flow": hidden(page.text, "flow"),
-                                                            "email": fx.email, "password": fx.password})
+            r = await http.post(
+                f"{fx.issuer}/login",
+                data={
+                    "csrf_token": hidden(page.text, "csrf_token"),
+                    "flow": hidden(page.text, "flow"),
+                    "email": fx.email,
+                    "password": fx.password,
+                },
+            )
             mark("end:step_login_post")
             code = query_of(r.headers["location"])["code"]
             mark("begin:step_token_code")
-            r = await http.post(f"{fx.issuer}/token", auth=(fx.web_id, fx.web_secret),
-                                data={"grant_type": "authorization_code", "code": code,
-                                      "redirect_uri": fx.redirect_uri, "code_verifier": verifier})
+            r = await http.post(
+                f"{fx.issuer}/token",
+                auth=(fx.web_id, fx.web_secret),
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": fx.redirect_uri,
+                    "code_verifier": verifier,
+                },
+            )
             mark("end:step_token_code")
             if r.status_code != 200:
                 raise RuntimeError(f"token answered {r.status_code}")
 
 
 # -- every tenant once -----------------------------------------------------------------------------
+
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     data = read_json(args.tenants_file)
@@ -847,8 +991,11 @@ def cmd_sweep(args: argparse.Namespace) -> None:
                     t = queue.get_nowait()
                     iss = f"{base}/t/{t['slug']}"
                     r1 = await http.get(f"{iss}/.well-known/jwks.json")
-                    r2 = await http.post(f"{iss}/token", headers={"Authorization": basic(t["m2m_id"], t["m2m_secret"])},
-                                         data={"grant_type": "client_credentials"})
+                    r2 = await http.post(
+                        f"{iss}/token",
+                        headers={"Authorization": basic(t["m2m_id"], t["m2m_secret"])},
+                        data={"grant_type": "client_credentials"},
+                    )
                     for step, r in (("jwks", r1), ("token", r2)):
                         if r.status_code != 200:
                             errors[f"{step}:{r.status_code}"] = errors.get(f"{step}:{r.status_code}", 0) + 1
@@ -856,17 +1003,26 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         elapsed = time.perf_counter() - t0
-        return {"tenants_total": len(tenants), "tenants_touched": touched, "seconds": elapsed,
-                "tenants_per_s": touched / elapsed if elapsed else 0, "errors": errors,
-                "complete": touched == len(tenants)}
+        return {
+            "tenants_total": len(tenants),
+            "tenants_touched": touched,
+            "seconds": elapsed,
+            "tenants_per_s": touched / elapsed if elapsed else 0,
+            "errors": errors,
+            "complete": touched == len(tenants),
+        }
 
     result = asyncio.run(main())
-    print(f"  sweep: {result['tenants_touched']}/{result['tenants_total']} tenants in {result['seconds']:.0f} s, "
-          f"errors {result['errors']}", file=sys.stderr)
+    print(
+        f"  sweep: {result['tenants_touched']}/{result['tenants_total']} tenants in {result['seconds']:.0f} s, "
+        f"errors {result['errors']}",
+        file=sys.stderr,
+    )
     write_json(args.out, result)
 
 
 # -- CLI -------------------------------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
