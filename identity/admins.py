@@ -54,12 +54,6 @@ def get_admin(session: Session, admin_id: str) -> PlatformAdmin | None:
     return session.get(PlatformAdmin, admin_id)
 
 
-def password_hash_to_check(admin: PlatformAdmin | None) -> str | None:
-    """The hash to verify the typed password against; None (``verify_password`` then checks a dummy hash,
-    at the same cost) for an unknown or disabled admin, so timing reveals nothing."""
-    return admin.password_hash if admin is not None and not admin.disabled else None
-
-
 # -- sessions -----------------------------------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 from starlette.concurrency import run_in_threadpool
 
-from identity.passwords import verify_password
+from identity.passwords import hash_password, needs_rehash, verify_password
 
 log = logging.getLogger("identity.password_service")
 
@@ -78,6 +78,17 @@ class PasswordVerifier:
                 log.warning("password service unreachable (%s); verifying in this worker", error)
         async with self._limiter:  # argon2 is the one big cost: bounded concurrency
             return await run_in_threadpool(verify_password, password, stored_hash)
+
+    async def verify_and_update(self, password: str, stored_hash: str | None) -> tuple[bool, str | None]:
+        """Passlib's ``verify_and_update`` across the queue: (verified, a new hash when the stored one was
+        made with older parameters, else None). The verification may run in the password service, which
+        answers only yes or no, so the rehash (rare: once per account per parameter change) runs here,
+        behind the same limit."""
+        ok = await self.verify(password, stored_hash)
+        if not ok or stored_hash is None or not needs_rehash(stored_hash):
+            return ok, None
+        async with self._limiter:
+            return True, await run_in_threadpool(hash_password, password)
 
     async def _ask_service(self, password: str, stored_hash: str | None) -> bool:
         async with await anyio.connect_unix(self.socket_path) as stream:

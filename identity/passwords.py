@@ -21,6 +21,11 @@ def hash_password(password: str) -> str:
     return _context.hash(password)
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Made with other parameters (or scheme) than ours today: rehash it at the next successful sign-in."""
+    return bool(_context.needs_update(password_hash))
+
+
 def verify_password(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
         _context.verify(password, _dummy_hash())

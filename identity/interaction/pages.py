@@ -14,13 +14,14 @@ from identity import browser as browser_cookies
 from identity.branding import branding_context
 from identity.browser import cookies
 from identity.clock import now
-from identity.interaction import flows, throttle
+from identity.interaction import flows
+from identity.interaction.signin import PasswordSignIn
 from identity.models.client import Client
 from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.oauth.server import AuthorizationServer
 from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
-from identity.users import email_problem, find_user_by_email, normalize_email
+from identity.users import find_user_by_email
 from identity.web import app_context, error_page, in_transaction, page, redirect
 from tenants import audit
 
@@ -130,45 +131,35 @@ async def login_page(request: Request) -> Response:
 async def login_submit(request: Request) -> Response:
     ctx, slug = app_context(request), request.path_params["tenant"]
     form = await request.form()
-    flow_id, email, password = str(form.get("flow", "")), str(form.get("email", "")), str(form.get("password", ""))
+    flow_id, email = str(form.get("flow", "")), str(form.get("email", ""))
     browser_id = cookies(request).browser_id(request)
     csrf_ok = cookies(request).check_csrf(browser_id, f"login:{flow_id}", str(form.get("csrf_token", "")))
     ip = request.client.host if request.client else ""
-    keys = throttle.keys_for(normalize_email(email), ip or "unknown")
+    attempt = PasswordSignIn(ctx.settings, email, str(form.get("password", "")), ip, "login.failed")
 
-    def check(session: Session) -> tuple[View | None, str | None, bool]:
-        """Before the expensive hash: the flow, CSRF, the throttle; returns the stored hash to verify and
-        whether the account has failures a success must clear."""
+    def check(session: Session) -> View | None:
         tenant, flow = flows.pending(ctx.directory, session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None or not csrf_ok:
-            return View(tenant=tenant), None, False
-        user = find_user_by_email(session, tenant.id, email)
-        standing = throttle.standing(session, ctx.settings, tenant.id, keys)
-        if standing.blocked:
-            _login_failed(session, tenant.id, user, email, ip, flow.client_id, "throttled")
-            return _login_error(request, tenant, flow, session, email, THROTTLED, 429), None, False
-        stored_hash = user.password_hash if user is not None and not user.disabled else None
-        return None, stored_hash, standing.account_failures
+            return View(tenant=tenant)
+        attempt.audit_details = {"client_id": flow.client_id}
+        if not attempt.check(session, tenant.id, find_user_by_email(session, tenant.id, email)):
+            return _login_error(request, tenant, flow, session, email, THROTTLED, 429)
+        return None
 
-    early, stored_hash, account_failures = await in_transaction(request, check)
+    early = await in_transaction(request, check)
     if early is not None:
         return render(request, early)
-    ok = await request.app.state.passwords.verify(password, stored_hash)
+    await attempt.verify(request.app.state.passwords)
 
     def complete(session: Session) -> View:
         tenant, flow = flows.pending(ctx.directory, session, slug, flow_id, browser_id, flows.LOGIN)
         if flow is None:
             return View(tenant=tenant)
         user = find_user_by_email(session, tenant.id, email)
-        if not ok or user is None or user.disabled:
-            reason = "unknown_user" if user is None else "disabled" if user.disabled else "bad_password"
-            throttle.record_failure(session, ctx.settings, tenant.id, keys)
-            _login_failed(session, tenant.id, user, email, ip, flow.client_id, reason)
+        if not attempt.complete(session, tenant.id, user) or user is None:  # (None is refused by complete)
             return _login_error(request, tenant, flow, session, email, BAD_CREDENTIALS, 401)
-        if account_failures:  # seen before the hash; with none there is nothing to clear
-            throttle.record_success(session, tenant.id, keys)
         audit.record(
-            session, tenant.id, user_actor(user, ip), "login.succeeded", f"user:{user.id}", client_id=flow.client_id
+            session, tenant.id, attempt.actor(user), "login.succeeded", f"user:{user.id}", client_id=flow.client_id
         )
         session_id = browser_cookies.start_session(session, tenant, user, cookies(request).session_id(request))
         server = AuthorizationServer(ctx, session, tenant)
@@ -181,16 +172,6 @@ async def login_submit(request: Request) -> Response:
 
 def user_actor(user: User, ip: str) -> audit.Actor:
     return audit.Actor(f"user:{user.id} {user.email}", ip)
-
-
-def _login_failed(
-    session: Session, tenant_id: str, user: User | None, email: str, ip: str, client_id: str, reason: str
-) -> None:
-    """Committed with the throttle counters. The target is what was typed in the email field, never the password."""
-    actor = user_actor(user, ip) if user is not None else audit.Actor("anonymous", ip)
-    # People sometimes type their password into the email field: keep only what looks like an address.
-    target = normalize_email(email)[:320] if email_problem(email) is None else "(not an email address)"
-    audit.record(session, tenant_id, actor, "login.failed", target, reason=reason, client_id=client_id)
 
 
 def _login_error(

@@ -20,12 +20,11 @@ from identity.admins import (
     end_session,
     find_admin,
     live_session,
-    password_hash_to_check,
     start_session,
 )
 from identity.interaction import throttle
+from identity.interaction.signin import PasswordSignIn
 from identity.models.admin import PlatformAdmin
-from identity.users import normalize_email
 from identity.web import app_context, in_transaction, redirect
 from tenants import audit
 from tenants.admin.access import CsrfRefused, client_ip, safe_next
@@ -53,20 +52,22 @@ def _form_page(
     return response
 
 
-def _actor(admin: PlatformAdmin | None, ip: str) -> audit.Actor:
-    return audit.Actor(f"admin:{admin.id} {admin.email}", ip) if admin is not None else audit.Actor("anonymous", ip)
-
-
-def _failed(session: Session, platform_id: str, admin: PlatformAdmin | None, email: str, ip: str, reason: str) -> None:
-    """The target is what was typed in the email field, never the password or the code."""
-    target = normalize_email(email)[:320]
-    audit.record(session, platform_id, _actor(admin, ip), "admin.login_failed", target, reason=reason)
-
-
-def _succeeded(session: Session, platform_id: str, admin: PlatformAdmin, ip: str) -> None:
-    audit.record(
-        session, platform_id, _actor(admin, ip), "admin.login_succeeded", f"admin:{admin.id}", totp=admin.totp_enabled
+def _attempt(request: Request, email: str, password: str) -> PasswordSignIn:
+    """The console's password step: the hosted login's sequence, audited in the platform tenant's log."""
+    return PasswordSignIn(
+        app_context(request).settings,
+        email,
+        password,
+        client_ip(request),
+        "admin.login_failed",
+        actor_kind="admin",
+        unknown_reason="unknown_admin",
     )
+
+
+def _succeeded(session: Session, platform_id: str, attempt: PasswordSignIn, admin: PlatformAdmin) -> None:
+    actor = attempt.actor(admin)
+    audit.record(session, platform_id, actor, "admin.login_succeeded", f"admin:{admin.id}", totp=admin.totp_enabled)
 
 
 # -- step 1: email and password -------------------------------------------------------------------------
@@ -82,17 +83,10 @@ async def login_page(request: Request) -> Response:
     return _form_page(request, "admin/login.html", next=next_path, email="", error="", notice=notice)
 
 
-@dataclass(frozen=True)
-class _Checked:
-    platform_id: str
-    stored_hash: str | None
-    throttled: bool
-
-
 async def login_submit(request: Request) -> Response:
     ctx = app_context(request)
     form = await request.form()
-    email, password = forms.text(form, "email", 320), forms.secret(form, "password")
+    email = forms.text(form, "email", 320)
     next_path = safe_next(forms.text(form, "next", 2000))
 
     def again(error: str, status: int) -> Response:
@@ -100,36 +94,26 @@ async def login_submit(request: Request) -> Response:
 
     if not csrf_ok(request, None, forms.text(form, "csrf_token")):
         return again(EXPIRED, 403)
-    ip = client_ip(request)
-    keys = throttle.keys_for(normalize_email(email), ip or "unknown")
+    attempt = _attempt(request, email, forms.secret(form, "password"))
 
-    def check(session: Session) -> _Checked:
-        """Before the expensive hash: the throttle; returns the hash to verify (None: a dummy, same cost)."""
-        platform_id = platform_tenant(session, ctx.encryptor).id
-        admin = find_admin(session, email)
-        if throttle.is_blocked(session, ctx.settings, platform_id, keys):
-            _failed(session, platform_id, admin, email, ip, "throttled")
-            return _Checked(platform_id, None, True)
-        return _Checked(platform_id, password_hash_to_check(admin), False)
+    def check(session: Session) -> bool:
+        return attempt.check(session, platform_tenant(session, ctx.encryptor).id, find_admin(session, email))
 
-    checked = await in_transaction(request, check)
-    if checked.throttled:
+    if not await in_transaction(request, check):
         return again(THROTTLED, 429)
-    ok = await request.app.state.passwords.verify(password, checked.stored_hash)
+    await attempt.verify(request.app.state.passwords)
     previous_id = admin_cookies(request).session_id(request)
 
     def complete(session: Session) -> tuple[str, bool] | None:
         """The new session's id and whether it is complete (False: the TOTP step follows); None: refused."""
-        admin = find_admin(session, email)
-        if not ok or admin is None or admin.disabled:
-            reason = "unknown_admin" if admin is None else "disabled" if admin.disabled else "bad_password"
-            throttle.record_failure(session, ctx.settings, checked.platform_id, keys)
-            _failed(session, checked.platform_id, admin, email, ip, reason)
+        platform_id, admin = platform_tenant(session, ctx.encryptor).id, find_admin(session, email)
+        # With a TOTP code still to come, the failure count stays until the code has passed too.
+        clear = admin is not None and not admin.totp_enabled
+        if not attempt.complete(session, platform_id, admin, clear_throttle=clear) or admin is None:
             return None
         if admin.totp_enabled:
             return start_session(session, admin, mfa_passed=False, previous_id=previous_id), False
-        throttle.record_success(session, checked.platform_id, keys)
-        _succeeded(session, checked.platform_id, admin, ip)
+        _succeeded(session, platform_id, attempt, admin)
         return start_session(session, admin, mfa_passed=True, previous_id=previous_id), True
 
     started = await in_transaction(request, complete)
@@ -171,7 +155,6 @@ async def totp_submit(request: Request) -> Response:
     form = await request.form()
     code, next_path = forms.text(form, "code", 20), safe_next(forms.text(form, "next", 2000))
     session_id = admin_cookies(request).session_id(request)
-    ip = client_ip(request)
 
     def work(session: Session) -> _Step:
         live = live_session(session, session_id)
@@ -183,16 +166,16 @@ async def totp_submit(request: Request) -> Response:
             return _Step(error=EXPIRED, status=403)
         admin = live.admin
         platform_id = platform_tenant(session, ctx.encryptor).id
-        keys = throttle.keys_for(admin.email_normalized, ip or "unknown")
-        if throttle.is_blocked(session, ctx.settings, platform_id, keys):
-            _failed(session, platform_id, admin, admin.email, ip, "throttled")
+        attempt = _attempt(request, admin.email, "")  # the same throttle keys and audit as the password step
+        if throttle.is_blocked(session, ctx.settings, platform_id, attempt.keys):
+            attempt.refused(session, platform_id, admin, "throttled")
             return _Step(error=THROTTLED, status=429)
         if problem := check_code(session, ctx.encryptor, admin, code):
-            throttle.record_failure(session, ctx.settings, platform_id, keys)
-            _failed(session, platform_id, admin, admin.email, ip, problem)
+            throttle.record_failure(session, ctx.settings, platform_id, attempt.keys)
+            attempt.refused(session, platform_id, admin, problem)
             return _Step(error=REPLAYED_CODE if problem == "replayed_totp" else BAD_CODE, status=401)
-        throttle.record_success(session, platform_id, keys)
-        _succeeded(session, platform_id, admin, ip)
+        attempt.passed(session, platform_id)
+        _succeeded(session, platform_id, attempt, admin)
         # A new id once every factor has passed: the half-signed-in id is worth nothing from now on.
         return _Step(session_id=start_session(session, admin, mfa_passed=True, previous_id=session_id))
 

@@ -22,12 +22,12 @@ from starlette.routing import Route
 from identity import browser as browser_cookies
 from identity.browser import cookies
 from identity.crypto import random_token
-from identity.interaction import throttle
+from identity.interaction.signin import PasswordSignIn
 from identity.models.team import ADMIN, OWNER, PORTAL_ROLES, Invitation
 from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.passwords import password_problem
-from identity.users import UserError, find_user_by_email, normalize_email
+from identity.users import UserError, find_user_by_email
 from identity.web import app_context, in_transaction, redirect
 from tenants import audit
 from tenants.manage import team as manage
@@ -219,7 +219,7 @@ class Step:
     tenant: Tenant
     status: int = 200
     page: Response | None = None  # shown as is
-    stored_hash: str | None = None  # an existing user's password must be verified against this
+    attempt: PasswordSignIn | None = None  # an existing user's password, to verify before accepting
     session_id: str | None = None  # accepted: this browser is now signed in
 
 
@@ -278,9 +278,6 @@ async def invitation_accept(request: Request) -> Response:
     name, password = forms.text(form, "name", 400), forms.secret(form, "password")
     ip = request.client.host if request.client else ""
 
-    def _throttle_keys(invitation: Invitation) -> dict[str, str]:
-        return throttle.keys_for(normalize_email(invitation.email), ip or "unknown")
-
     def shown(tenant: Tenant, status: int, context: dict[str, Any]) -> Step:
         return Step(tenant, status, _invitation_page(request, tenant, token, context, status))
 
@@ -316,16 +313,19 @@ async def invitation_accept(request: Request) -> Response:
             return Step(tenant)
         if signed_in_as_user:
             return Step(tenant)
-        if throttle.is_blocked(session, ctx.settings, tenant.id, _throttle_keys(invitation)):
+        # An existing account signs in to accept: the hosted login's sequence, throttle and audit.
+        attempt = PasswordSignIn(
+            ctx.settings, invitation.email, password, ip, "login.failed", audit_details={"invitation": invitation.id}
+        )
+        if not attempt.check(session, tenant.id, user):
             return shown(tenant, 429, _view(invitation, user, False, errors={"password": [THROTTLED]}))
-        return Step(tenant, stored_hash=user.password_hash)
+        return Step(tenant, attempt=attempt)
 
     first = await in_transaction(request, check)
     if first.page is not None:
         return first.page
-    password_ok = True
-    if first.stored_hash is not None:
-        password_ok = await request.app.state.passwords.verify(password, first.stored_hash)
+    if first.attempt is not None:
+        await first.attempt.verify(request.app.state.passwords)
 
     def complete(session: Session) -> Step:
         tenant, invitation, user, signed_in_as_user = _examine(session, request, slug, token)
@@ -334,10 +334,8 @@ async def invitation_accept(request: Request) -> Response:
         if blocked := _blocked_for(session, tenant, invitation, user):
             return shown(tenant, 400, _view(invitation, user, signed_in_as_user, error=blocked, blocked=True))
         if user is not None and not signed_in_as_user:
-            if first.stored_hash is None or not password_ok or user.password_hash != first.stored_hash:
-                throttle.record_failure(session, ctx.settings, tenant.id, _throttle_keys(invitation))
+            if first.attempt is None or not first.attempt.complete(session, tenant.id, user):
                 return shown(tenant, 401, _view(invitation, user, False, errors={"password": [BAD_PASSWORD]}))
-            throttle.record_success(session, tenant.id, _throttle_keys(invitation))
         new_account = user is None
         try:
             joined = accept_invitation(

@@ -269,6 +269,12 @@ def test_wrong_passwords_on_an_invitation_are_throttled(http, ctx, browser):
     blocked = browser.post(link, data={"csrf_token": token, "password": PASSWORD})
     assert blocked.status_code == 429 and "Too many failed attempts" in blocked.text
     assert "bob@example.com" not in roles(ctx) and [e.action for e in events(ctx)] == ["member.invited"]
+    # The hosted login's sign-in sequence: each refusal is a login.failed event naming the invitation.
+    with inspect_db(ctx) as session:
+        failed = session.exec(select(AuditEvent).where(AuditEvent.action == "login.failed")).all()
+    reasons = sorted(e.details["reason"] for e in failed)
+    assert reasons == ["bad_password"] * ctx.settings.login_max_failures_per_account + ["throttled"]
+    assert {e.target for e in failed} == {"bob@example.com"} and all("invitation" in e.details for e in failed)
 
 
 def test_invitation_page_in_prod_says_mail_is_not_configured(database_url):
