@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity import browser as browser_cookies
-from identity.clock import now
 from identity.interaction import flows
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
@@ -79,24 +78,22 @@ def authorize_request(
         data = request.payload.data
         prompts = split(data.get("prompt"))
         max_age = _max_age(data.get("max_age"), grant.redirect_uri)
-        too_old = signed_in is not None and max_age is not None and now() - signed_in.auth_time > max_age
-        if signed_in is None or "login" in prompts or too_old:
-            if "none" in prompts:
-                raise LoginRequiredError(redirect_uri=grant.redirect_uri)
-            return _interaction(server, request, browser_id, flows.LOGIN, None)
-        requested = split(request.scope)
-        granted = flows.remembered_grant(
+        step = flows.next_step(
             server.session,
             server.tenant,
-            signed_in.user.id,
-            request.client.id,
-            requested,
-            first_party=request.client.row.first_party,
+            request.client.row,
+            split(request.scope),
+            prompts,
+            user_id=signed_in.user.id if signed_in else None,
+            auth_time=signed_in.auth_time if signed_in else None,
+            max_age=max_age,
         )
-        if granted is None or "consent" in prompts:
-            if "none" in prompts:
-                raise ConsentRequiredError(redirect_uri=grant.redirect_uri)
-            return _interaction(server, request, browser_id, flows.CONSENT, signed_in)
+        if step.name != flows.FINISH and "none" in prompts:  # OIDC Core §3.1.2.6: no page may be shown
+            error = LoginRequiredError if step.name == flows.LOGIN else ConsentRequiredError
+            raise error(redirect_uri=grant.redirect_uri)
+        if step.name != flows.FINISH or signed_in is None:
+            return _interaction(server, request, browser_id, step.name, signed_in)
+        granted = step.granted_scope
         result = flows.finish(
             server, request, user=signed_in.user, auth_time=signed_in.auth_time, granted_scope=granted
         )
@@ -122,8 +119,7 @@ def _interaction(
     state: str,
     signed_in: browser_cookies.SignedIn | None,
 ) -> Outcome:
-    # Stored as validated, with prompt=login consumed: the replay after sign-in must not ask again.
-    params = flows.params_without(request, "prompt", "max_age")
+    params = flows.params_to_store(request)
     flow = flows.start(
         server.session,
         server.tenant,

@@ -4,14 +4,17 @@ Created only when the user has to do something; a signed-in user with remembered
 code straight from /authorize. Bound to the browser that started it, expires, used once.
 
     [*] --> LOGIN     : /authorize, nobody signed in (or prompt=login, or max_age exceeded)
-    [*] --> CONSENT   : /authorize, signed in, consent not yet given for these scopes
-    LOGIN --> CONSENT : password accepted, consent needed
+    [*] --> CONSENT   : /authorize, signed in, consent not yet given for these scopes (or prompt=consent)
+    LOGIN --> CONSENT : password accepted, consent needed (or prompt=consent)
     LOGIN --> [*]     : password accepted, consent remembered -> code to the client
     CONSENT --> [*]   : approved (code) or denied (access_denied) -> redirect to the client
+
+``next_step`` is the one decision between them, made by /authorize and again after every sign-in.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, delete
@@ -20,6 +23,7 @@ from identity.clock import now
 from identity.crypto import sha256_hex
 from identity.db import tenant_query
 from identity.directory import Directory
+from identity.models.client import Client
 from identity.models.interaction import AuthorizationRequest, Consent
 from identity.models.tenant import Tenant
 from identity.models.user import User
@@ -29,7 +33,41 @@ from identity.scopes import split
 
 LOGIN = "login"
 CONSENT = "consent"
+FINISH = "finish"
 FLOW_TTL = 30 * 60
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the request needs next: LOGIN, CONSENT, or FINISH with the scope to grant without asking."""
+
+    name: str
+    granted_scope: str | None = None
+
+
+def next_step(
+    session: Session,
+    tenant: Tenant,
+    client: Client,
+    requested: list[str],
+    prompts: list[str],
+    *,
+    user_id: str | None,
+    auth_time: int | None,
+    max_age: int | None,
+) -> Step:
+    """OIDC Core §3.1.2.1: sign in when nobody is, when ``prompt=login`` or when the last sign-in is older
+    than ``max_age``; then ask for consent unless it is remembered for these scopes and ``prompt=consent``
+    is absent. A request that goes through the login page is stored with ``prompt=login`` and ``max_age``
+    consumed (the sign-in just happened) and ``prompt=consent`` kept, so the decision after it is the same
+    function on the same request."""
+    too_old = auth_time is not None and max_age is not None and now() - auth_time > max_age
+    if user_id is None or LOGIN in prompts or too_old:
+        return Step(LOGIN)
+    granted = remembered_grant(session, tenant, user_id, client.id, requested, first_party=client.first_party)
+    if granted is None or CONSENT in prompts:
+        return Step(CONSENT)
+    return Step(FINISH, granted)
 
 
 def start(
@@ -90,6 +128,18 @@ def params_of(flow: AuthorizationRequest) -> list[tuple[str, str]]:
 
 def requested_scopes(flow: AuthorizationRequest) -> list[str]:
     return split(dict(params_of(flow)).get("scope"))
+
+
+def stored_prompts(flow: AuthorizationRequest) -> list[str]:
+    return split(dict(params_of(flow)).get("prompt"))
+
+
+def params_to_store(request: PlainOAuth2Request) -> list[tuple[str, str]]:
+    """The validated request as the pending flow keeps it: ``prompt=login`` and ``max_age`` are consumed by
+    the sign-in the flow is about to get, ``prompt=consent`` stays for the decision after it."""
+    kept = [p for p in split(request.payload.data.get("prompt")) if p == CONSENT]
+    items = params_without(request, "prompt", "max_age")
+    return [*items, ("prompt", " ".join(kept))] if kept else items
 
 
 def remembered_grant(

@@ -80,15 +80,23 @@ def client_name(request: Request, session: Session, tenant: Tenant, flow: Any) -
 
 
 def after_login(server: AuthorizationServer, request: Request, flow: Any, user: User, auth_time: int) -> View:
-    """Consent already remembered: straight back to the client. Otherwise: the consent page."""
-    requested = flows.requested_scopes(flow)
+    """The same decision as /authorize, now that the user has signed in: straight back to the client, or
+    the consent page (not remembered, or ``prompt=consent``)."""
     client = client_of(request, server.session, server.tenant, flow)
-    first_party = client is not None and client.first_party
-    granted = flows.remembered_grant(
-        server.session, server.tenant, user.id, flow.client_id, requested, first_party=first_party
+    if client is None:  # deleted meanwhile: the replayed request is refused without a redirect
+        return _finish(server, request, flow, user, auth_time, None)
+    step = flows.next_step(
+        server.session,
+        server.tenant,
+        client,
+        flows.requested_scopes(flow),
+        flows.stored_prompts(flow),
+        user_id=user.id,
+        auth_time=auth_time,
+        max_age=None,
     )
-    if granted is not None and flow.state == flows.LOGIN:
-        return _finish(server, request, flow, user, auth_time, granted)
+    if step.name == flows.FINISH and flow.state == flows.LOGIN:
+        return _finish(server, request, flow, user, auth_time, step.granted_scope)
     flow.state, flow.user_id, flow.auth_time = flows.CONSENT, user.id, auth_time
     server.session.add(flow)
     return View(location=f"{server.issuer}/consent?" + urlencode({"flow": flow.id}))
