@@ -19,10 +19,11 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from identity.bearer import BearerError, token_from
 from identity.context import AppContext
 from identity.endpoints.discovery import discovery_in_memory, jwks_in_memory
 from identity.endpoints.token import all_in_memory, is_form, issue_inline, repeated_parameter, token_work
-from identity.endpoints.userinfo import BearerError, bearer_error, bearer_token, response_in_memory
+from identity.endpoints.userinfo import bearer_error, response_in_memory
 from identity.models.tenant import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended
 
@@ -50,7 +51,7 @@ async def _userinfo(
     if not authorization or scope["query_string"]:
         return None, receive
     try:
-        return response_in_memory(ctx, tenant, bearer_token(authorization, {})), receive
+        return response_in_memory(ctx, tenant, token_from(authorization)), receive
     except BearerError as error:
         return bearer_error(error), receive
 

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 from authlib.oauth2 import rfc7662
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 
-from identity import grants
+from identity import bearer, grants
 from identity.clock import now
-from identity.tokens import InvalidAccessToken
 
 if TYPE_CHECKING:
     from identity.oauth.server import AuthorizationServer
@@ -75,20 +74,13 @@ class IntrospectionEndpoint(rfc7662.IntrospectionEndpoint):
         server = self.server
         ring = server.ctx.keys.get(server.session, server.tenant)
         try:
-            claims = server.ctx.access_tokens.verify(token, server.issuer, ring)
-        except InvalidAccessToken:
+            verified = bearer.verify(server.ctx, server.tenant, ring, token)
+        except bearer.BearerError:
             return None
-        grant_id, subject, client_id = claims.get("gid"), str(claims.get("sub")), str(claims.get("client_id"))
-        if isinstance(grant_id, str):
-            directory = server.ctx.directory
-            found, user = directory.cached_grant_user(server.tenant.id, grant_id, subject)
-            if not found:
-                user = directory.grant_user(server.session, server.tenant, grant_id, subject)
-            if user is None:
-                return None
-        elif subject != client_id or server.query_client(client_id) is None:
-            return None  # a client_credentials token outlives no deleted client
+        if not bearer.stands(server.ctx, server.session, server.tenant, verified):
+            return None
         names = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti")
+        claims = verified.claims
         return FoundToken(
             {**{k: claims[k] for k in names if k in claims}, "token_type": "Bearer", "token_use": ACCESS_TOKEN}
         )

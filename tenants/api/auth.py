@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from identity.bearer import AccessToken, BearerError, challenge, stands, token_from, verify
 from identity.db import session_scope
 from identity.models.team import ADMIN, OWNER
 from identity.models.tenant import PLATFORM_SLUG, Tenant
 from identity.problems import ApiProblem
-from identity.scopes import split
-from identity.tokens import InvalidAccessToken
 from identity.web import app_context
 from tenants.audit import Actor
 from tenants.resolution import TenantNotFound, TenantSuspended
@@ -31,26 +30,10 @@ class Caller:
     actor: Actor
 
 
-def _challenge(error: str = "", description: str = "", scope: str = "") -> dict[str, str]:
-    value = 'Bearer realm="api"'
-    if error:
-        value += f', error="{error}", error_description="{description}"'
-    if scope:
-        value += f', scope="{scope}"'
-    return {"WWW-Authenticate": value}
-
-
-def _unauthorized(description: str) -> ApiProblem:
-    return ApiProblem(401, "invalid_token", description, headers=_challenge("invalid_token", description))
-
-
-def _bearer(request: Request) -> str:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise ApiProblem(
-            401, "unauthorized", "Send an access token: Authorization: Bearer <token>.", headers=_challenge()
-        )
-    return value.strip()
+def _refused(error: BearerError) -> ApiProblem:
+    """RFC 6750 §3 in the API's problem+json: the challenge from ``identity.bearer``, the same code in the body."""
+    code = "unauthorized" if error.error == "invalid_request" and error.status == 401 else error.error
+    return ApiProblem(error.status, code, error.description, headers={"WWW-Authenticate": challenge("api", error)})
 
 
 def _load(request: Request, slug: str, platform: bool) -> tuple[Tenant, object]:
@@ -60,7 +43,9 @@ def _load(request: Request, slug: str, platform: bool) -> tuple[Tenant, object]:
         tenant = ctx.directory.tenant(slug)
     except TenantNotFound as error:
         if platform:  # no platform tenant yet: no token can be one of its own
-            raise _unauthorized("The access token was not issued by the platform.") from error
+            raise _refused(
+                BearerError("invalid_token", "The access token was not issued by the platform.", 401)
+            ) from error
         raise ApiProblem(404, "not_found", "No such tenant.") from error
     except TenantSuspended as error:
         raise ApiProblem(403, "tenant_suspended", "This tenant is suspended.") from error
@@ -71,37 +56,31 @@ def _load(request: Request, slug: str, platform: bool) -> tuple[Tenant, object]:
     return tenant, ring
 
 
-def _live_client(request: Request, tenant: Tenant, client_id: str) -> bool:
+def _stands(request: Request, tenant: Tenant, token: AccessToken) -> bool:
     ctx = app_context(request)
     with session_scope(ctx.sessions) as session:
-        return ctx.directory.client(session, tenant.id, client_id) is not None
+        return stands(ctx, session, tenant, token)
 
 
 async def authenticate(request: Request, scope: str, *, platform: bool = False) -> Caller:
     ctx = app_context(request)
-    token = _bearer(request)
+    try:
+        token = token_from(request.headers.get("authorization", ""))
+    except BearerError as error:
+        raise _refused(error) from error
     slug = PLATFORM_SLUG if platform else request.path_params["tenant"]
     tenant, ring = await run_in_threadpool(_load, request, slug, platform)
     if platform != tenant.is_platform:  # the platform tenant has no tenant API; customers no platform API
         raise ApiProblem(404, "not_found", "No such tenant.")
-    issuer = ctx.settings.issuer(tenant.slug)
-    audience = f"{ctx.settings.public_url}/api/admin" if platform else f"{issuer}/api"
+    audience = f"{ctx.settings.public_url}/api/admin" if platform else f"{ctx.settings.issuer(tenant.slug)}/api"
     try:
-        claims = ctx.access_tokens.verify(token, issuer, ring)  # type: ignore[arg-type]
-    except InvalidAccessToken as error:
-        raise _unauthorized(str(error)) from error
-    aud = claims.get("aud")
-    if aud != audience and not (isinstance(aud, list) and audience in aud):
-        raise _unauthorized("The access token is not for this API (audience).")
-    client_id = str(claims.get("client_id", ""))
-    if not await run_in_threadpool(_live_client, request, tenant, client_id):
-        raise _unauthorized("The application of this access token no longer exists.")
-    scopes = frozenset(split(claims.get("scope")))
-    if scope not in scopes:
-        description = f"This needs the {scope} scope."
-        raise ApiProblem(
-            403, "insufficient_scope", description, headers=_challenge("insufficient_scope", description, scope)
-        )
+        verified = verify(ctx, tenant, ring, token, audience=audience)  # type: ignore[arg-type]
+        if not await run_in_threadpool(_stands, request, tenant, verified):
+            raise BearerError("invalid_token", "The application of this access token no longer exists.", 401)
+        verified.require_scope(scope)
+    except BearerError as error:
+        raise _refused(error) from error
+    client_id, scopes = verified.client_id, frozenset(verified.scopes)
     ip = request.client.host if request.client else ""
     # A tenant's API client acts as an admin of the tenant (it cannot touch owners); the platform's as owner.
     actor = Actor(f"client:{client_id}", ip, OWNER if platform else ADMIN)
