@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from identity.browser import Cookies
 from identity.context import AppContext
 from identity.errors import HANDLERS
-from identity.fastlane import FastLane
+from identity.fastlane import FastLane, lanes_of
 from identity.logging import configure_logging
 from identity.password_service import PasswordVerifier
 from identity.routes import root_routes, tenant_routes
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             Mount("/t/{tenant}", routes=[*tenant_routes, *portal_routes, *tenant_api_routes]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        middleware=[Middleware(FastLane)],
+        middleware=[Middleware(FastLane, lanes=lanes_of(tenant_routes))],
         exception_handlers={**HANDLERS, **PORTAL_HANDLERS, **ADMIN_HANDLERS},  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -1,5 +1,8 @@
 """The fast lane: the hot endpoints answered from memory before Starlette routes the request.
 
+Which endpoints have a lane is said once, in the route table (``identity.routes``: an ``Endpoint`` with
+``fast=``); ``FastLane`` is built from that table, so there is no second list of paths to keep in step.
+
 Discovery, JWKS, userinfo (GET with a Bearer header) and ``client_credentials`` token requests run no
 database statement once the tenant, the client and the keys are in memory (``identity.directory``,
 ``identity.keys``). For those, Starlette's routing, its Request object and its form parser were the
@@ -12,11 +15,14 @@ unchanged, its body replayed: the lane only skips work, it never changes an answ
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from identity.bearer import BearerError, token_from
@@ -27,28 +33,30 @@ from identity.endpoints.userinfo import bearer_error, response_in_memory
 from identity.models.tenant import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended
 
+log = logging.getLogger("identity.fastlane")
+
 MAX_TOKEN_BODY = 8 * 1024  # a client_credentials request is a few hundred bytes; longer ones take the app's way
 
 Lane = Callable[[AppContext, Tenant, Scope, Headers, Receive], Awaitable[tuple[Response | None, Receive]]]
 
 
-async def _discovery(
+async def discovery_lane(
     ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
 ) -> tuple[Response | None, Receive]:
     return discovery_in_memory(ctx, tenant, headers.get("if-none-match", "")), receive
 
 
-async def _jwks(
+async def jwks_lane(
     ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
 ) -> tuple[Response | None, Receive]:
     return jwks_in_memory(ctx, tenant, headers.get("if-none-match", "")), receive
 
 
-async def _userinfo(
+async def userinfo_lane(
     ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
 ) -> tuple[Response | None, Receive]:
     authorization = headers.get("authorization", "")
-    if not authorization or scope["query_string"]:
+    if scope["method"] != "GET" or not authorization or scope["query_string"]:  # a POST may carry a body token
         return None, receive
     try:
         return response_in_memory(ctx, tenant, token_from(authorization)), receive
@@ -56,7 +64,7 @@ async def _userinfo(
         return bearer_error(error), receive
 
 
-async def _token(
+async def token_lane(
     ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
 ) -> tuple[Response | None, Receive]:
     if scope["query_string"] or not is_form(headers.get("content-type", "")):
@@ -110,34 +118,78 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-LANES: dict[tuple[str, str], Lane] = {
-    ("GET", ".well-known/openid-configuration"): _discovery,
-    ("GET", ".well-known/oauth-authorization-server"): _discovery,
-    ("GET", ".well-known/jwks.json"): _jwks,
-    ("GET", "userinfo"): _userinfo,
-    ("POST", "token"): _token,
-}
+class Endpoint(Route):
+    """A route of the issuer's table; ``fast`` (if any) answers it from memory. The lane only skips work:
+    it calls the endpoint's own response builder, and hands on (body intact) whatever it cannot answer."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], *, methods: list[str], fast: Lane | None = None):
+        super().__init__(path, endpoint, methods=methods)
+        if fast is not None and "{" in path:
+            raise ValueError(f"a fast lane needs a fixed path: {path}")
+        self.fast = fast
+
+
+def lanes_of(routes: list[BaseRoute]) -> dict[tuple[str, str], Lane]:
+    """(method, path below the tenant's prefix) -> lane, for the routes that have one."""
+    return {
+        (method, route.path): route.fast
+        for route in routes
+        if isinstance(route, Endpoint) and route.fast is not None
+        for method in route.methods or ()
+        if method != "HEAD"  # Starlette adds HEAD to GET routes; HEAD is left to the app
+    }
 
 
 class FastLane:
-    """ASGI middleware (innermost of Starlette's error handling, outside its router)."""
+    """ASGI middleware (inside Starlette's error handling, outside its router) for the tenant routes
+    mounted at ``/t/{tenant}``. A lane that raises (the tenant suspended meanwhile, the database away)
+    answers nothing: the request goes on to the app, which handles it and its error as always."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, lanes: dict[tuple[str, str], Lane]) -> None:
         self.app = app
+        self.lanes = lanes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/t/"):
-            slug, _, endpoint = scope["path"][3:].partition("/")
-            lane = LANES.get((scope["method"], endpoint))
+            slug, slash, endpoint = scope["path"][3:].partition("/")
+            lane = self.lanes.get((scope["method"], slash + endpoint))
             if lane is not None and slug:
                 ctx: AppContext = scope["app"].state.ctx
                 tenant = _cached_tenant(ctx, slug)
                 if tenant is not None:
-                    response, receive = await lane(ctx, tenant, scope, Headers(scope=scope), receive)
+                    response, receive = await _run(lane, ctx, tenant, scope, receive)
                     if response is not None:
                         await response(scope, receive, send)
                         return
         await self.app(scope, receive, send)
+
+
+async def _run(
+    lane: Lane, ctx: AppContext, tenant: Tenant, scope: Scope, receive: Receive
+) -> tuple[Response | None, Receive]:
+    # The body a lane reads is kept for the app: on an exception the lane's receive is replayed too.
+    keep = _Recorder(receive)
+    try:
+        return await lane(ctx, tenant, scope, Headers(scope=scope), keep)
+    except Exception:
+        log.info("fast lane handed a request on after an error", exc_info=True)
+        return None, keep.replay()
+
+
+class _Recorder:
+    """A receive that remembers what it returned, to hand the same messages to the app."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._seen: list[Message] = []
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        self._seen.append(message)
+        return message
+
+    def replay(self) -> Receive:
+        return _replay(self._seen, self._receive)
 
 
 def _cached_tenant(ctx: AppContext, slug: str) -> Tenant | None:

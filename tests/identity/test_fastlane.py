@@ -12,6 +12,7 @@ from tests.factories import make_client, make_scope, make_tenant, make_user
 from tests.flow import exchange, sign_in
 
 VOLATILE = {"date", "content-length"}
+FORM = "application/x-www-form-urlencoded"
 
 
 def _shape(response):  # type: ignore[no-untyped-def]
@@ -101,3 +102,13 @@ def test_ready_documents_give_each_response_its_own_headers(database_url):
                 assert response.status_code == 200
                 assert response.headers.get_list("x-served-by") == ["edge"]
     app.state.ctx.engine.dispose()
+
+
+def test_the_lanes_are_the_route_tables(warm):
+    """No second list of paths: the lanes are the routes of the table marked ``fast``."""
+    from identity.fastlane import Endpoint, lanes_of
+    from identity.routes import tenant_routes
+
+    marked = {(r.path, r.fast) for r in tenant_routes if isinstance(r, Endpoint) and r.fast is not None}
+    assert {(path, lane) for (_, path), lane in lanes_of(tenant_routes).items()} == marked
+    assert ("POST", "/token") in lanes_of(tenant_routes) and ("GET", "/userinfo") in lanes_of(tenant_routes)
