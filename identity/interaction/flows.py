@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, col, delete
+from sqlmodel import Session, col
 
 from identity.clock import now
 from identity.crypto import sha256_hex
-from identity.db import tenant_query
+from identity.db import tenant_delete, tenant_query
 from identity.directory import Directory
 from identity.models.client import Client
 from identity.models.interaction import AuthorizationRequest, Consent
@@ -82,11 +82,7 @@ def start(
     auth_time: int | None = None,
 ) -> AuthorizationRequest:
     # Expired requests of this tenant go when new ones come: the table never grows without bound.
-    session.exec(
-        delete(AuthorizationRequest).where(
-            col(AuthorizationRequest.tenant_id) == tenant.id, col(AuthorizationRequest.expires_at) < now()
-        )
-    )
+    session.exec(tenant_delete(AuthorizationRequest, tenant.id).where(col(AuthorizationRequest.expires_at) < now()))
     flow = AuthorizationRequest(
         tenant_id=tenant.id,
         browser_hash=sha256_hex(browser_id),

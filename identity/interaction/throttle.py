@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from identity.clock import now
 from identity.crypto import sha256_hex
-from identity.db import tenant_query
+from identity.db import tenant_delete, tenant_query, tenant_update
 from identity.models.interaction import LoginThrottle
 from identity.settings import Settings
 
@@ -67,13 +66,12 @@ def record_failure(session: Session, settings: Settings, tenant_id: str, keys: d
                 row = _row(session, tenant_id, key)
                 if row is None:
                     continue
-        where = (col(LoginThrottle.tenant_id) == tenant_id, col(LoginThrottle.key) == key)
+        change = tenant_update(LoginThrottle, tenant_id).where(col(LoginThrottle.key) == key)
         if row.window_start + settings.login_throttle_window_seconds <= t:
-            session.exec(update(LoginThrottle).where(*where).values(window_start=t, failures=1))
+            session.exec(change.values(window_start=t, failures=1))
         else:  # incremented in SQL, so concurrent failures are all counted
-            session.exec(update(LoginThrottle).where(*where).values(failures=LoginThrottle.failures + 1))
+            session.exec(change.values(failures=LoginThrottle.failures + 1))
 
 
 def record_success(session: Session, tenant_id: str, keys: dict[str, str]) -> None:
-    where = (col(LoginThrottle.tenant_id) == tenant_id, col(LoginThrottle.key) == keys["account"])
-    session.exec(delete(LoginThrottle).where(*where))
+    session.exec(tenant_delete(LoginThrottle, tenant_id).where(col(LoginThrottle.key) == keys["account"]))
