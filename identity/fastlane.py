@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from identity.bearer import BearerError, token_from
 from identity.context import AppContext
 from identity.endpoints.discovery import discovery_in_memory, jwks_in_memory
-from identity.endpoints.token import all_in_memory, is_form, issue_inline, repeated_parameter, token_work
+from identity.endpoints.token import all_in_memory, bad_form, is_form, issue_inline, token_work
 from identity.endpoints.userinfo import bearer_error, response_in_memory
 from identity.models.tenant import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended
@@ -72,7 +72,7 @@ async def token_lane(
     messages, body = await _buffer(receive, MAX_TOKEN_BODY)
     receive = _replay(messages, receive)
     form = _plain_form(body) if body is not None else None
-    if form is None or repeated_parameter(form):
+    if form is None or bad_form(form) is not None:  # the app answers those
         return None, receive
     if not all_in_memory(ctx, tenant, headers, dict(form)):
         return None, receive

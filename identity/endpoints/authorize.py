@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from identity import browser as browser_cookies
 from identity.interaction import flows
+from identity.oauth import syntax
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
@@ -73,6 +74,9 @@ def authorize_request(
     signed_in: browser_cookies.SignedIn | None,
     browser_id: str,
 ) -> Outcome:
+    refused = _malformed(server, request)
+    if refused is not None:
+        return refused
     try:
         grant = server.get_consent_grant(request, end_user=signed_in.user if signed_in else None)
         data = request.payload.data
@@ -101,6 +105,28 @@ def authorize_request(
     except OAuth2Error as error:
         error.state = request.payload.state
         return to_client(server, request, error)
+
+
+def _malformed(server: AuthorizationServer, request: PlainOAuth2Request) -> Outcome | None:
+    """A repeated or malformed parameter is ``invalid_request`` (RFC 6749 §3.1): redirected to the client
+    when its client_id and redirect_uri are themselves sound and registered, else the error page."""
+    items = flows.params_without(request)
+    bad = syntax.bad_parameter(items)
+    if bad is None:
+        return None
+
+    def sound(name: str) -> str | None:
+        values = [(k, v) for k, v in items if k == name]
+        return values[0][1] if values and syntax.bad_parameter(values) is None else None
+
+    error = InvalidRequestError(syntax.describe(*bad))
+    client_id, redirect_uri, state = sound("client_id"), sound("redirect_uri"), sound("state")
+    client = server.query_client(client_id) if client_id else None
+    if client is not None and "redirect_uri" not in dict(items):
+        redirect_uri = client.get_default_redirect_uri()
+    if client is not None and redirect_uri and client.check_redirect_uri(redirect_uri):
+        error.redirect_uri, error.state = redirect_uri, state
+    return to_client(server, request, error)
 
 
 def _max_age(value: str | None, redirect_uri: str) -> int | None:

@@ -9,7 +9,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.endpoints.token import token_error
+from identity.endpoints.token import bad_form, token_error
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
@@ -22,6 +22,8 @@ async def introspect(request: Request) -> Response:
     if content_type != "application/x-www-form-urlencoded":
         return token_error("invalid_request", "The introspection request must be application/x-www-form-urlencoded.")
     form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+    if (refused := bad_form(form)) is not None:
+        return refused
     uri, headers = public_uri(request), dict(request.headers)
 
     def work(session: Session) -> OAuthResponse:

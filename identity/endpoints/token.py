@@ -12,6 +12,7 @@ from starlette.responses import Response
 from identity.context import AppContext
 from identity.grants import REVOKED_GRANT
 from identity.models.tenant import Tenant
+from identity.oauth import syntax
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri, run_inline
@@ -27,9 +28,10 @@ def is_form(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() == FORM
 
 
-def repeated_parameter(form: list[tuple[str, str]]) -> bool:
-    """RFC 6749 §3.2: parameters MUST NOT be repeated."""
-    return len({k for k, _ in form}) != len(form)
+def bad_form(form: list[tuple[str, str]]) -> Response | None:
+    """A repeated (RFC 6749 §3.2) or malformed parameter: ``invalid_request``, naming it, never its value."""
+    bad = syntax.bad_parameter(form)
+    return None if bad is None else token_error("invalid_request", syntax.describe(*bad))
 
 
 def token_work(
@@ -70,8 +72,8 @@ async def token(request: Request) -> Response:
     if not is_form(request.headers.get("content-type", "")):
         return token_error("invalid_request", f"The token request must be {FORM}.")
     form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
-    if repeated_parameter(form):
-        return token_error("invalid_request", "A parameter was sent more than once.")
+    if (refused := bad_form(form)) is not None:
+        return refused
     work = token_work(ctx, slug, public_uri(request), request.headers, form)
     # (an unknown or suspended tenant raises here or in the work: its error page, before any grant logic)
     if all_in_memory(ctx, ctx.directory.cached_tenant(slug), request.headers, dict(form)):

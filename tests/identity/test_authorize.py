@@ -1,5 +1,7 @@
 """The authorization endpoint: exact redirect URI matching, PKCE rules, errors to the client or a page."""
 
+from urllib.parse import urlencode
+
 import pytest
 
 from tests.factories import REDIRECT_URI, make_client, make_tenant, make_user
@@ -102,11 +104,93 @@ def test_prompt_none_without_session_is_login_required(http, rp):
     assert query["error"] == "login_required"
 
 
-def test_repeated_parameter_is_refused(http, rp):
-    # RFC 6749 §3.1: parameters MUST NOT be included more than once.
-    response = http.get(authorize_url("acme", rp.client_id) + "&scope=openid")
+# -- bad input: invalid_request, never a 500, never an echo (issue 15.1 and 15.2) ----------------------
+
+HOSTILE = ['co"de', "co\\de", "co\x01de", "c\u00f3de", "code\u202e", "code\x00"]
+
+
+def _params(rp, **override):  # type: ignore[no-untyped-def]
+    _, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": "st4te",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    return {**params, **override}
+
+
+@pytest.mark.parametrize("name", ["response_type", "ui_locales", "scope", "prompt", "code_challenge_method"])
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_are_invalid_request_redirected_without_echo(http, rp, name, value):
+    response = http.get("/t/acme/authorize?" + urlencode(_params(rp, **{name: value})))
+    assert response.status_code == 302, response.text
+    query = query_of(response.headers["location"])
+    assert query["error"] == "invalid_request" and query["state"] == "st4te" and query["iss"] == ISSUER
+    assert query["error_description"] == f"The {name} parameter is malformed."
+
+
+@pytest.mark.parametrize(
+    "value", [REDIRECT_URI + '"', REDIRECT_URI + "\\", REDIRECT_URI + "\x01", REDIRECT_URI + "\u00e9"]
+)
+def test_a_hostile_redirect_uri_gets_the_error_page(http, rp, value):
+    response = http.get("/t/acme/authorize?" + urlencode(_params(rp, redirect_uri=value)))
     assert response.status_code == 400 and "location" not in response.headers
-    assert "invalid_request" in response.text
+    assert "invalid_request" in response.text and value not in response.text
+
+
+@pytest.mark.parametrize("size", [8 * 1024, 16 * 1024, 33 * 1024])
+def test_large_post_bodies_with_hostile_values_are_invalid_request(http, rp, size):
+    body = urlencode(_params(rp, response_type='co"de', login_hint="\u00e9" * (size // 6)))
+    assert len(body) >= size
+    response = http.post(
+        "/t/acme/authorize", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 302
+    assert query_of(response.headers["location"])["error"] == "invalid_request"
+
+
+def test_an_oversized_value_is_invalid_request(http, rp):
+    response = http.post("/t/acme/authorize", data=_params(rp, state="s" * (33 * 1024)))
+    assert response.status_code == 302
+    query = query_of(response.headers["location"])
+    assert query["error_description"] == "The state parameter is too long." and "state" not in query
+
+
+@pytest.mark.parametrize("name", ["response_type", "scope", "state", "nonce", "prompt", "code_challenge"])
+def test_a_repeated_parameter_is_invalid_request_whatever_the_values(http, rp, name):
+    # RFC 6749 §3.1: parameters MUST NOT be included more than once; the client and its redirect URI are
+    # sound, so the error goes back to it (§4.1.2.1), without a state when the state itself is repeated.
+    params = _params(rp)
+    repeat = params.get(name, "same")
+    query = (
+        urlencode(params)
+        + "&"
+        + urlencode({name: repeat})
+        + ("" if name in params else "&" + urlencode({name: repeat}))
+    )
+    response = http.get("/t/acme/authorize?" + query)
+    assert response.status_code == 302
+    query = query_of(response.headers["location"])
+    assert query["error"] == "invalid_request" and "more than once" in query["error_description"]
+    assert query.get("state") == (None if name == "state" else "st4te")
+
+
+@pytest.mark.parametrize("name", ["client_id", "redirect_uri"])
+def test_a_repeated_client_id_or_redirect_uri_is_never_redirected_to(http, rp, name):
+    params = _params(rp)
+    response = http.get("/t/acme/authorize?" + urlencode(params) + "&" + urlencode({name: params[name]}))
+    assert response.status_code == 400 and "location" not in response.headers and "invalid_request" in response.text
+
+
+def test_a_parameter_in_both_query_and_body_of_a_post_is_repeated(http, rp):
+    params = _params(rp)
+    response = http.post("/t/acme/authorize?" + urlencode({"scope": "openid"}), data=params)
+    assert response.status_code == 302
+    assert query_of(response.headers["location"])["error"] == "invalid_request"
 
 
 def test_signed_in_user_with_remembered_consent_gets_code_directly(http, rp):

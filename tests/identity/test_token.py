@@ -177,6 +177,34 @@ def test_malformed_token_requests_are_spec_shaped(http, rp):
     assert missing_code.json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("name", ["grant_type", "code", "redirect_uri", "code_verifier", "scope", "client_id", "x"])
+def test_a_repeated_token_parameter_is_invalid_request_whatever_the_values(http, rp, name):
+    # RFC 6749 §3.2: request and response parameters MUST NOT be included more than once.
+    form = [
+        ("grant_type", "authorization_code"),
+        ("code", "c"),
+        ("redirect_uri", REDIRECT_URI),
+        (name, "v"),
+        (name, "w"),
+    ]
+    response = http.post(
+        "/t/acme/token",
+        content="&".join(f"{k}={v}" for k, v in form),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=(rp.client_id, rp.client_secret),
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert "more than once" in response.json()["error_description"] and "zq9" not in response.text
+
+
+@pytest.mark.parametrize("value", ['client_"credentials', "client\\credentials", "client\x01", "cl\u00efent"])
+def test_a_hostile_grant_type_or_scope_is_invalid_request_without_echo(http, rp, value):
+    for data in ({"grant_type": value}, {"grant_type": "client_credentials", "scope": value}):
+        response = post_token(http, data, (rp.client_id, rp.client_secret))
+        assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+        assert value not in response.text
+
+
 def refresh(http, rp, token, **extra):
     return post_token(
         http, {"grant_type": "refresh_token", "refresh_token": token, **extra}, (rp.client_id, rp.client_secret)
