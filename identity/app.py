@@ -19,6 +19,7 @@ from identity.browser import Cookies
 from identity.context import AppContext
 from identity.errors import HANDLERS
 from identity.fastlane import FastLane, lanes_of
+from identity.invalidation import Listener
 from identity.logging import configure_logging
 from identity.password_service import PasswordVerifier
 from identity.routes import root_routes, tenant_routes
@@ -57,6 +58,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Other processes' changes reach this one's caches through PostgreSQL (SQLite: one process).
+        listener = Listener(ctx.engine, ctx.directory) if ctx.engine.dialect.name == "postgresql" else None
+        if listener is not None:
+            await anyio.to_thread.run_sync(listener.start)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage_forever, ctx)
             # Everything built at startup (modules, templates, the app) stays for the process's life: moved
@@ -65,6 +70,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             yield
             tasks.cancel_scope.cancel()
         await anyio.to_thread.run_sync(_flush_usage, ctx)
+        if listener is not None:
+            await anyio.to_thread.run_sync(listener.stop)
         if engine is None:  # an engine handed in (tests) belongs to the caller
             ctx.engine.dispose()
 

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from identity.crypto import KeyEncryptor, SecretHasher
 from identity.db import make_engine, make_sessionmaker
 from identity.directory import Directory
+from identity.invalidation import watch
 from identity.keys import KeyCache
 from identity.settings import Settings
 from identity.tokens import VerifiedTokens
@@ -37,11 +38,13 @@ class AppContext:
         engine = engine or make_engine(settings.database_url)
         encryptor = KeyEncryptor(settings.secret_key)
         sessions = make_sessionmaker(engine)
+        directory = Directory(sessions, settings.cache_seconds)
+        watch(sessions, engine, directory)  # committed changes leave the caches at once
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            directory=Directory(sessions, settings.cache_seconds),
+            directory=directory,
             hasher=SecretHasher(settings.secret_key),
             encryptor=encryptor,
             keys=KeyCache(encryptor),

@@ -1,18 +1,19 @@
-"""Tenants and clients as the hot path reads them: cached in process for a few seconds.
+"""Tenants and clients as the hot path reads them: cached in process.
 
 Discovery, JWKS, the token endpoint and userinfo read the tenant (the client, the token's grant and user)
-on every request;
-fetched from the database each time, those reads dominated the profile. Entries live for
-``IDENTITY_CACHE_SECONDS`` (default 2 s), so a change made on any replica (suspension, a rotated or
-deleted client secret, new scopes, a revoked grant or disabled user at userinfo) is seen everywhere within
-that time, with no messaging between
-replicas. Key rotation needs no wait: key rings are keyed by ``keys_version`` (see ``identity.keys``).
+on every request; fetched from the database each time, those reads dominated the profile. A change is
+seen at once, everywhere: ``identity.invalidation`` drops the entries a committed transaction changed, in
+this process at its commit and in every other one through PostgreSQL ``LISTEN/NOTIFY`` (a suspension, a
+rotated or deleted client secret, a revoked grant, a disabled user). Entries also live at most
+``IDENTITY_CACHE_SECONDS`` (default 2 s), the backstop should a notification be lost. Key rotation bumps
+the tenant's ``keys_version``: its key rings are keyed by it (see ``identity.keys``).
 Cached rows are detached snapshots, read-only; writes always load the row in their own transaction.
 
 Refresh-ahead: a tenant or client entry read in the last quarter of its life is reloaded by one background
 thread while requests keep using it, so a busy entry never expires and no burst of requests queues on the
 database when it would (that stampede was the p99 of discovery and the token endpoint). An entry past its
-life is never served: the guarantee above is unchanged.
+life is never served, and a load that was in flight when an invalidation came is not stored (the
+directory's generation changed), so it cannot bring back what was just forgotten.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from identity.changes import Change
 from identity.clients import find_client
 from identity.db import session_scope
 from identity.grants import user_of_live_grant
@@ -56,6 +58,10 @@ class _Entry:
     views: dict[Any, Any] = field(default_factory=dict)  # values computed from ``value``; they go with it
 
 
+def _nothing() -> None:
+    return None
+
+
 class Directory:
     def __init__(self, sessions: sessionmaker[Session], ttl: float) -> None:
         self._sessions = sessions
@@ -67,6 +73,54 @@ class Directory:
         self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="directory-refresh")
         self.loads = 0  # database reads made by this directory (the CI guard counts them)
         self._purged_at: dict[int, float] = {}  # per table (by id): when its expired entries were last dropped
+        self._generation = 0  # bumped by every invalidation: loads begun before it are not stored
+        self._trusted = True  # False while invalidations may be missed (the listener is away)
+        # Called before any entry is served: applies invalidations already delivered to this process but
+        # not yet handled (identity.invalidation.Listener.catch_up), so none races the next request.
+        self.catch_up: Callable[[], None] = _nothing
+
+    # -- invalidation (identity.invalidation) ----------------------------------------------------------
+    def forget(self, changes: Iterable[Change]) -> None:
+        """Drop every entry these committed changes touch."""
+        with self._lock:
+            self._generation += 1
+            for change in changes:
+                self._forget(change)
+
+    def _forget(self, change: Change) -> None:
+        kind, rest = change[0], change[1:]
+        if kind == "tenant" and len(rest) == 2:
+            tenant_id, slug = rest
+            self._tenants.pop(slug, None)
+            for table in (self._clients, self._grant_users):  # a suspended or deleted tenant takes all with it
+                for key in [key for key in table if key[0] == tenant_id]:
+                    del table[key]
+        elif kind == "client" and len(rest) == 2:
+            self._clients.pop((rest[0], rest[1]), None)
+        elif kind == "grant" and len(rest) == 2:
+            for key in [key for key in self._grant_users if key[0] == rest[0] and key[1] == rest[1]]:
+                del self._grant_users[key]
+        elif kind == "grants" and len(rest) == 1:
+            for key in [key for key in self._grant_users if key[0] == rest[0]]:
+                del self._grant_users[key]
+        elif kind == "user" and len(rest) == 2:
+            for key in [key for key in self._grant_users if key[0] == rest[0] and key[2] == rest[1]]:
+                del self._grant_users[key]
+        else:  # "all", or anything this version does not know: forgetting everything is always safe
+            self._tenants.clear()
+            self._clients.clear()
+            self._grant_users.clear()
+
+    def distrust(self) -> None:
+        """Invalidations may be missed from now on: serve nothing from memory, store nothing."""
+        with self._lock:
+            self._trusted = False
+            self._generation += 1
+
+    def trust(self) -> None:
+        """Invalidations arrive again: start from nothing (what was missed meanwhile is gone with it)."""
+        self.forget([("all",)])
+        self._trusted = True
 
     # -- tenants --------------------------------------------------------------------------------
     def cached_tenant(self, slug: str) -> Tenant | None:
@@ -85,13 +139,14 @@ class Directory:
         """Load and cache; ``rederive`` (a refresh) also recomputes the old entry's derived values, so the
         new entry is published complete."""
         derived: dict[str, tuple[Any, Derive]] = {}
+        generation = self._generation
         with session_scope(self._sessions) as session:
             found = find_tenant(session, slug)
             old = self._tenants.get(slug)
             if rederive and found is not None and old is not None:
                 derived = {name: (make(session, found), make) for name, (_, make) in old.derived.items()}
         self.loads += 1
-        self._store(self._tenants, slug, found, derived)
+        self._store(self._tenants, slug, found, generation, derived)
         return found
 
     def derived(self, tenant: Tenant, name: str) -> Any:
@@ -127,12 +182,12 @@ class Directory:
         return self._load_client(session, tenant_id, client_id)
 
     def _load_client(self, session: Session, tenant_id: str, client_id: str) -> Client | None:
-        key = (tenant_id, client_id)
+        key, generation = (tenant_id, client_id), self._generation
         found = find_client(session, tenant_id, client_id)
         self.loads += 1
         if found is not None:
             session.expunge(found)  # a snapshot shared by threads, never written through
-        self._store(self._clients, key, found)
+        self._store(self._clients, key, found, generation)
         return found
 
     # -- userinfo: the user of a live grant -----------------------------------------------------------
@@ -159,22 +214,25 @@ class Directory:
             return True, made
 
     def _live_grant_user(self, tenant_id: str, grant_id: str, user_id: str) -> _Entry | None:
+        self.catch_up()
         entry = self._grant_users.get((tenant_id, grant_id, user_id))
-        return None if entry is None or entry.expires < time.monotonic() else entry
+        return None if entry is None or entry.expires < time.monotonic() or not self._trusted else entry
 
     def grant_user(self, session: Session, tenant: Tenant, grant_id: str, user_id: str) -> User | None:
+        generation = self._generation
         user = user_of_live_grant(session, tenant, grant_id, user_id)
         self.loads += 1
         if user is not None:
             session.expunge(user)
-        self._store(self._grant_users, (tenant.id, grant_id, user_id), user)
+        self._store(self._grant_users, (tenant.id, grant_id, user_id), user, generation)
         return user
 
     def _fresh(self, table: dict[Any, _Entry], key: Any, reload: Callable[[], object]) -> _Entry | None:
         """The entry if it is still within its life; past ``REFRESH_AFTER`` of it, one reload is started."""
+        self.catch_up()
         entry = table.get(key)
         now = time.monotonic()
-        if entry is None or entry.expires < now:
+        if entry is None or entry.expires < now or not self._trusted:
             return None
         if now >= entry.refresh_at and not entry.refreshing:
             entry.refreshing = True  # racing readers may start a second reload: harmless
@@ -189,12 +247,19 @@ class Directory:
             entry.refreshing = False
 
     def _store(
-        self, table: dict[Any, _Entry], key: Any, value: Any, derived: dict[str, tuple[Any, Derive]] | None = None
+        self,
+        table: dict[Any, _Entry],
+        key: Any,
+        value: Any,
+        generation: int,
+        derived: dict[str, tuple[Any, Derive]] | None = None,
     ) -> None:
         if self.ttl <= 0:
             return
         now = time.monotonic()
         with self._lock:
+            if generation != self._generation:  # invalidated while it was loading: maybe stale
+                return
             if len(table) >= PURGE_ABOVE and now >= self._purged_at.get(id(table), 0.0) + self.ttl:
                 self._purge(table, now)
             if len(table) >= MAX_ENTRIES:

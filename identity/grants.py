@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from identity.changes import announce, grant_revoked, user_changed
 from identity.clock import now
 from identity.crypto import random_token, sha256_hex
 from identity.db import tenant_query
@@ -134,6 +135,7 @@ def save_refresh_token(
 
 def revoke_grant(session: Session, tenant: Tenant, grant_id: str) -> None:
     session.info[REVOKED_GRANT] = True
+    announce(session, grant_revoked(tenant.id, grant_id))  # every process forgets it at commit
     session.exec(
         update(Grant)
         .where(col(Grant.tenant_id) == tenant.id, col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
@@ -147,6 +149,7 @@ def revoke_user_grants(session: Session, tenant_id: str, user_id: str, client_id
     if client_id is not None:
         where.append(col(Grant.client_id) == client_id)
     result = session.exec(update(Grant).where(*where).values(revoked_at=now()))
+    announce(session, user_changed(tenant_id, user_id))
     return int(result.rowcount or 0)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, or_
 from sqlmodel import Session, SQLModel, col, select
 
+from identity.changes import announce, tenant_changed
 from identity.clock import now
 from identity.crypto import KeyEncryptor
 from identity.keys import signing_algs
@@ -170,6 +171,7 @@ def delete_tenant(session: Session, encryptor: KeyEncryptor, actor: audit.Actor,
     for table in tenant_tables():
         session.execute(sql_delete(table).where(table.c.tenant_id == tenant_id))
     session.execute(sql_delete(Tenant).where(col(Tenant.id) == tenant_id))
+    announce(session, tenant_changed(tenant_id, slug))  # its cached tenant, clients and grants, everywhere
     _record(session, encryptor, actor, "tenant.deleted", slug, name=name, id=tenant_id)
 
 

@@ -112,3 +112,59 @@ def test_the_lanes_are_the_route_tables(warm):
     marked = {(r.path, r.fast) for r in tenant_routes if isinstance(r, Endpoint) and r.fast is not None}
     assert {(path, lane) for (_, path), lane in lanes_of(tenant_routes).items()} == marked
     assert ("POST", "/token") in lanes_of(tenant_routes) and ("GET", "/userinfo") in lanes_of(tenant_routes)
+
+
+def test_a_tenant_suspended_while_its_token_request_is_read_is_a_403_not_a_500(warm):
+    """The lane has the tenant in memory when the request starts; the tenant is suspended (through the
+    service, committed) before the body arrives. The answer is the app's: 403, never a 500."""
+    import anyio
+
+    from identity.db import session_scope
+    from tenants.audit import CLI
+    from tenants.manage.tenants import suspend_tenant
+    from tenants.resolution import find_tenant
+
+    ctx, http = warm
+    tenant = make_tenant(ctx)
+    make_scope(ctx, tenant, "api:read", "Read")
+    m2m = make_client(ctx, tenant, grant_types=["client_credentials"], scopes=["api:read"], redirect_uris=[])
+    auth = (m2m.client_id, m2m.client_secret)
+    body = b"grant_type=client_credentials&scope=api%3Aread"
+    assert http.post("/t/acme/token", content=body, headers={"Content-Type": FORM}, auth=auth).status_code == 200
+
+    import base64
+
+    basic = base64.b64encode(f"{m2m.client_id}:{m2m.client_secret}".encode())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/t/acme/token",
+        "raw_path": b"/t/acme/token",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", FORM.encode()),
+            (b"authorization", b"Basic " + basic),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        with session_scope(ctx.sessions) as session:
+            row = find_tenant(session, "acme")
+            assert row is not None
+            suspend_tenant(session, ctx.encryptor, CLI, row, "mid-request")
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    anyio.run(http.app, scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 403
