@@ -23,6 +23,18 @@ DEFAULT_USER_SCOPES = ["openid", "profile", "email", "offline_access"]
 # RFC 8252 §7.1: a private-use scheme is a reversed domain name, so it must contain a dot.
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")
 
+# A registration's limits: enforced here (portal, CLI, API) and declared by the management API's contract
+# (tenants.api.contract), which imports them, so the document and the rule cannot disagree.
+NAME_MAX = 200
+DESCRIPTION_MAX = 500
+LOGO_URL_MAX = 500
+URI_MAX = 2000  # each redirect or post-logout redirect URI
+URIS_MAX = 100  # redirect URIs, post-logout redirect URIs and scopes, each
+TTL_MIN = 60
+ACCESS_TOKEN_TTL_MAX = 86400
+REFRESH_TOKEN_TTL_MAX = 365 * 86400
+SECRET_GRACE_MAX = 7 * 86400
+
 
 class ClientError(ValueError):
     """A client registration we refuse, with a message fit to show the developer (and, per field, why)."""
@@ -118,8 +130,8 @@ class ClientSpec:
         self.name = self.name.strip()
         if not self.name:
             add("name", "name is required")
-        elif len(self.name) > 200:
-            add("name", "name is too long (200 characters at most)")
+        elif len(self.name) > NAME_MAX:
+            add("name", f"name is too long ({NAME_MAX} characters at most)")
         if self.app_type not in APP_TYPES:
             add("app_type", f"unknown app type {self.app_type!r}")
         grant_types = self.grant_types = list(dict.fromkeys(self.grant_types or DEFAULT_GRANT_TYPES))
@@ -133,6 +145,10 @@ class ClientSpec:
         if "refresh_token" in grant_types and "authorization_code" not in grant_types:
             add("grant_types", "refresh_token needs authorization_code")
         self.redirect_uris = list(dict.fromkeys(u.strip() for u in self.redirect_uris if u.strip()))
+        for label in ("redirect_uris", "post_logout_redirect_uris"):
+            uris = getattr(self, label)
+            if len(uris) > URIS_MAX or any(len(u) > URI_MAX for u in uris):
+                add(label, f"at most {URIS_MAX} URIs of at most {URI_MAX} characters each")
         if "authorization_code" in grant_types and not self.redirect_uris:
             add("redirect_uris", "at least one redirect URI is required for authorization_code")
         for uri in self.redirect_uris:
@@ -149,21 +165,25 @@ class ClientSpec:
         if self.scopes is None:
             self.scopes = DEFAULT_USER_SCOPES if "authorization_code" in grant_types else []
         self.scopes = list(dict.fromkeys(self.scopes))
+        if len(self.scopes) > URIS_MAX:
+            add("scopes", f"at most {URIS_MAX} scopes")
         for scope in self.scopes:
             if scope not in known_scopes:
                 add("scopes", f"scope {scope!r} is not defined for this tenant")
         if any(is_api_scope(s) for s in self.scopes) and grant_types != ["client_credentials"]:
             add("scopes", "management API scopes are for machine-to-machine apps (client_credentials only)")
-        if self.logo_url and (not self.logo_url.startswith("https://") or len(self.logo_url) > 500):
+        if self.logo_url and not self.logo_url.startswith("https://"):
             add("logo_url", "the logo URL must be an https URL")
+        elif len(self.logo_url) > LOGO_URL_MAX:
+            add("logo_url", f"the logo URL is too long ({LOGO_URL_MAX} characters at most)")
         for name, ttl, most in (
-            ("access_token_ttl", self.access_token_ttl, 86400),
-            ("refresh_token_ttl", self.refresh_token_ttl, 365 * 86400),
+            ("access_token_ttl", self.access_token_ttl, ACCESS_TOKEN_TTL_MAX),
+            ("refresh_token_ttl", self.refresh_token_ttl, REFRESH_TOKEN_TTL_MAX),
         ):
-            if ttl is not None and not 60 <= ttl <= most:
-                add(name, f"lifetime must be between 60 and {most} seconds")
-        if len(self.description) > 500:
-            add("description", "description is too long (500 characters at most)")
+            if ttl is not None and not TTL_MIN <= ttl <= most:
+                add(name, f"lifetime must be between {TTL_MIN} and {most} seconds")
+        if len(self.description) > DESCRIPTION_MAX:
+            add("description", f"description is too long ({DESCRIPTION_MAX} characters at most)")
         return errors
 
     def apply(self, client: Client) -> None:
@@ -240,7 +260,7 @@ def rotate_secret(session: Session, client: Client, hasher: SecretHasher, *, gra
     """A new secret, shown once. With a grace period the previous secret keeps working until it ends."""
     if client.is_public:
         raise ClientError("a public client has no secret")
-    if not 0 <= grace_seconds <= 7 * 86400:
+    if not 0 <= grace_seconds <= SECRET_GRACE_MAX:
         raise ClientError("the grace period must be between 0 and 7 days")
     secret = random_token(32)
     if grace_seconds:

@@ -16,6 +16,7 @@ from identity.models.user import User
 from identity.passwords import hash_password, password_problem
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
 
 
 class UserError(ValueError):
@@ -28,7 +29,7 @@ def normalize_email(email: str) -> str:
 
 def create_user(session: Session, tenant_id: str, *, email: str, password: str, name: str = "") -> User:
     email = email.strip()
-    if not _EMAIL.match(email) or len(email) > 320:
+    if not _EMAIL.match(email) or len(email) > EMAIL_MAX:
         raise UserError(f"{email!r} is not a valid email address")
     problem = password_problem(password)
     if problem:
@@ -64,7 +65,7 @@ MAX_PER_PAGE = 100
 def email_problem(email: str) -> str | None:
     """Why an address would be refused by ``create_user``, or None (so forms can check it up front)."""
     email = email.strip()
-    if not _EMAIL.match(email) or len(email) > 320:
+    if not _EMAIL.match(email) or len(email) > EMAIL_MAX:
         return f"{email!r} is not a valid email address"
     return None
 

@@ -69,6 +69,7 @@ def define_scope(session: Session, tenant: Tenant, *, name: str, description: st
 
 # -- tenant-defined scopes (the developer portal) --------------------------------------------------------
 
+SCOPE_NAME_MAX = 100
 SCOPE_DESCRIPTION_MAX = 300  # the column's length
 
 
@@ -112,8 +113,8 @@ def create_scope(session: Session, tenant: Tenant, *, name: str, description: st
     name = name.strip()
     if not name:
         errors["name"] = ["name is required"]
-    elif len(name) > 100:
-        errors["name"] = ["name is too long (100 characters at most)"]
+    elif len(name) > SCOPE_NAME_MAX:
+        errors["name"] = [f"name is too long ({SCOPE_NAME_MAX} characters at most)"]
     elif not _scope_token_ok(name):
         errors["name"] = ["use printable ASCII without spaces, quotes or backslashes (RFC 6749), e.g. orders:read"]
     elif name in STANDARD_SCOPES:

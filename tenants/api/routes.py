@@ -7,4 +7,4 @@ from starlette.routing import Route
 from tenants.api import openapi, platform_api, tenant_api
 
 tenant_api_routes = tenant_api.routes
-root_api_routes = [Route("/api/openapi.json", openapi.openapi_json, methods=["GET"]), *platform_api.routes]
+root_api_routes = [Route(openapi.DOCUMENT_PATH, openapi.openapi_json, methods=["GET"]), *platform_api.routes]

@@ -1,68 +1,45 @@
 """The tenant-scope management API, ``{issuer}/api/…``: apps, users, team, scopes, audit events.
 
 Every change goes through ``tenants.manage`` (the portal's rules and audit events); this module only
-maps JSON to those calls and their results back to JSON.
+maps the contract's models to those calls and their results back to the contract's models.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from identity.clients import APP_TYPES, ClientSpec, list_clients
 from identity.consents import list_consents, revoke_consent
 from identity.db import tenant_query
+from identity.models.client import Client
 from identity.models.tenant import TenantScope
-from identity.problems import ApiProblem
+from identity.models.user import User
 from identity.users import list_users
 from identity.web import app_context
 from tenants import audit
+from tenants.api import contract as c
 from tenants.api.auth import Caller
-from tenants.api.http import Fields, check_if_match, endpoint, json_body, one, page, page_params, query_text
-from tenants.api.views import client_view, event_view, member_view, scope_view, user_view
+from tenants.api.http import check_if_match, created, json_body, no_content, one, page
+from tenants.api.operations import Api, Work
+from tenants.api.views import client_view, client_with_secret, event_view, member_view, scope_view, user_view
 from tenants.manage import apps, scopes, team, users
 from tenants.manage.errors import Missing
 from tenants.members import members, role_of
 from tenants.service import find_scope
 
-CLIENT_FIELDS = {
-    "name",
-    "description",
-    "logo_url",
-    "redirect_uris",
-    "post_logout_redirect_uris",
-    "scopes",
-    "access_token_ttl",
-    "refresh_token_ttl",
-}
+api = Api(prefix="/t/{tenant}", platform=False)
+
+CLIENTS, USERS, MEMBERS, SCOPES = "manage:clients", "manage:users", "manage:members", "manage:scopes"
 
 
-def _no_content() -> Response:
-    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+# -- applications -----------------------------------------------------------------------------------------
 
 
-def _spec(fields: Fields, *, app_type: str, base: ClientSpec | None = None) -> ClientSpec:
-    defaults = APP_TYPES[app_type]
-    spec = base or ClientSpec(name="", redirect_uris=[], app_type=app_type, public=defaults["public"])
-    spec.name = fields.text("name", spec.name, required=base is None, most=300)
-    spec.description = fields.text("description", spec.description, most=600)
-    spec.logo_url = fields.text("logo_url", spec.logo_url, most=600)
-    spec.redirect_uris = fields.texts("redirect_uris", spec.redirect_uris) or []
-    spec.post_logout_redirect_uris = fields.texts("post_logout_redirect_uris", spec.post_logout_redirect_uris) or []
-    spec.scopes = fields.texts("scopes", spec.scopes)
-    spec.access_token_ttl = fields.number("access_token_ttl", spec.access_token_ttl)
-    spec.refresh_token_ttl = fields.number("refresh_token_ttl", spec.refresh_token_ttl)
-    if base is None:
-        spec.grant_types = fields.texts("grant_types", list(defaults["grant_types"]))
-    return spec
-
-
-def _spec_of(client: Any) -> ClientSpec:
+def _spec_of(client: Client) -> ClientSpec:
     return ClientSpec(
         name=client.name,
         redirect_uris=list(client.redirect_uris),
@@ -78,87 +55,115 @@ def _spec_of(client: Any) -> ClientSpec:
     )
 
 
-# -- applications -----------------------------------------------------------------------------------------
-
-
-@endpoint("manage:clients")
-def clients_list(request: Request, caller: Caller) -> Any:
-    limit, offset = page_params(request)
-
+@api.operation("GET", "/api/clients", "List applications", CLIENTS, response=c.PAGES[c.Client], query=c.Paging)
+def clients_list(request: Request, caller: Caller, query: c.Paging) -> Work:
     def work(session: Session, caller: Caller) -> Response:
         rows = list_clients(session, caller.tenant.id)
-        return page(request, [client_view(c) for c in rows[offset : offset + limit]], len(rows), limit, offset)
+        items = [client_view(client) for client in rows[query.offset : query.offset + query.limit]]
+        return page(request, items, len(rows), query.limit, query.offset)
 
     return work
 
 
-@endpoint("manage:clients", body=True)
-def client_create(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
-    fields = Fields(data, CLIENT_FIELDS | {"app_type", "grant_types"})
-    app_type = fields.text("app_type", "web")
-    if app_type not in APP_TYPES:
-        raise ApiProblem(
-            422, "invalid", f"app_type must be one of {', '.join(APP_TYPES)}.", errors={"app_type": ["unknown"]}
-        )
-    spec = _spec(fields, app_type=app_type)
+@api.operation(
+    "POST",
+    "/api/clients",
+    "Create an application",
+    CLIENTS,
+    status=201,
+    response=c.ClientWithSecret,
+    body=c.ClientCreate,
+)
+def client_create(request: Request, caller: Caller, body: c.ClientCreate) -> Work:
+    defaults = APP_TYPES[body.app_type]
+    spec = ClientSpec(
+        name=body.name,
+        redirect_uris=body.redirect_uris,
+        app_type=body.app_type,
+        public=defaults["public"],
+        grant_types=body.grant_types if body.grant_types is not None else list(defaults["grant_types"]),
+        scopes=body.scopes,
+        description=body.description,
+        logo_url=body.logo_url,
+        post_logout_redirect_uris=body.post_logout_redirect_uris,
+        access_token_ttl=body.access_token_ttl,
+        refresh_token_ttl=body.refresh_token_ttl,
+    )
     ctx = app_context(request)
 
     def work(session: Session, caller: Caller) -> Response:
         new = apps.create_app(session, ctx, caller.tenant, caller.actor, spec)
-        body = {**client_view(new.client), "client_secret": new.client_secret}
-        return json_body(201, body, {"Location": f"{request.url.path}/{new.client.id}"})
+        return created(client_with_secret(new.client, new.client_secret), f"{request.url.path}/{new.client.id}")
 
     return work
 
 
-@endpoint("manage:clients")
-def client_get(request: Request, caller: Caller) -> Any:
+@api.operation("GET", "/api/clients/{client_id}", "Read an application", CLIENTS, response=c.Client)
+def client_get(request: Request, caller: Caller) -> Work:
     client_id = request.path_params["client_id"]
     return lambda session, caller: one(client_view(apps.get_app(session, caller.tenant, client_id)))
 
 
-@endpoint("manage:clients", body=True)
-def client_update(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+@api.operation(
+    "PATCH",
+    "/api/clients/{client_id}",
+    "Change an application (the members given)",
+    CLIENTS,
+    response=c.Client,
+    body=c.ClientUpdate,
+    if_match=True,
+)
+def client_update(request: Request, caller: Caller, body: c.ClientUpdate) -> Work:
     client_id = request.path_params["client_id"]
-    fields = Fields(data, CLIENT_FIELDS)
+    changes = body.model_dump(include=body.model_fields_set)
     ctx = app_context(request)
 
     def work(session: Session, caller: Caller) -> Response:
         client = apps.get_app(session, caller.tenant, client_id)
         check_if_match(request, client_view(client))
-        spec = _spec(fields, app_type=client.app_type, base=_spec_of(client))
+        spec = _spec_of(client)
+        for name, value in changes.items():
+            setattr(spec, name, value)
         apps.update_app(session, ctx, caller.tenant, caller.actor, client, spec)
         return one(client_view(client))
 
     return work
 
 
-@endpoint("manage:clients")
-def client_delete(request: Request, caller: Caller) -> Any:
+@api.operation(
+    "DELETE", "/api/clients/{client_id}", "Delete an application (idempotent)", CLIENTS, status=204, if_match=True
+)
+def client_delete(request: Request, caller: Caller) -> Work:
     client_id = request.path_params["client_id"]
 
     def work(session: Session, caller: Caller) -> Response:
         try:
             client = apps.get_app(session, caller.tenant, client_id)
         except Missing:
-            return _no_content()  # idempotent: deleting what is gone is done
+            return no_content()  # idempotent: deleting what is gone is done
         check_if_match(request, client_view(client))
         apps.delete_app(session, caller.tenant, caller.actor, client)
-        return _no_content()
+        return no_content()
 
     return work
 
 
-@endpoint("manage:clients", body=True)
-def client_rotate_secret(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+@api.operation(
+    "POST",
+    "/api/clients/{client_id}/secret",
+    "Rotate the secret (shown once)",
+    CLIENTS,
+    response=c.ClientWithSecret,
+    body=c.SecretRotation,
+)
+def client_rotate_secret(request: Request, caller: Caller, body: c.SecretRotation) -> Work:
     client_id = request.path_params["client_id"]
-    grace = Fields(data, {"grace_seconds"}).number("grace_seconds", 0) or 0
     ctx = app_context(request)
 
     def work(session: Session, caller: Caller) -> Response:
         client = apps.get_app(session, caller.tenant, client_id)
-        secret = apps.rotate_app_secret(session, ctx, caller.tenant, caller.actor, client, grace)
-        return json_body(200, {**client_view(client), "client_secret": secret})
+        secret = apps.rotate_app_secret(session, ctx, caller.tenant, caller.actor, client, body.grace_seconds)
+        return json_body(200, client_with_secret(client, secret).model_dump(mode="json"))
 
     return work
 
@@ -166,37 +171,33 @@ def client_rotate_secret(request: Request, caller: Caller, data: dict[str, Any])
 # -- users ----------------------------------------------------------------------------------------------
 
 
-def _user_view(session: Session, caller: Caller, user: Any) -> dict[str, Any]:
+def _user_view(session: Session, caller: Caller, user: User) -> c.User:
     return user_view(user, role_of(session, caller.tenant.id, user.id))
 
 
-@endpoint("manage:users")
-def users_list(request: Request, caller: Caller) -> Any:
-    limit, offset = page_params(request)
-    q = query_text(request, "q", 200)
-
+@api.operation("GET", "/api/users", "List users", USERS, response=c.PAGES[c.User], query=c.UserQuery)
+def users_list(request: Request, caller: Caller, query: c.UserQuery) -> Work:
     def work(session: Session, caller: Caller) -> Response:
-        result = list_users(session, caller.tenant.id, q=q, per_page=limit, offset=offset)
-        return page(request, [_user_view(session, caller, u) for u in result.users], result.total, limit, offset)
+        result = list_users(session, caller.tenant.id, q=query.q, per_page=query.limit, offset=query.offset)
+        items = [_user_view(session, caller, user) for user in result.users]
+        return page(request, items, result.total, query.limit, query.offset)
 
     return work
 
 
-@endpoint("manage:users", body=True)
-def user_create(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
-    fields = Fields(data, {"email", "password", "name"})
-    email, password = fields.text("email", required=True, most=400), fields.text("password", required=True, most=400)
-    name = fields.text("name", most=400)
-
+@api.operation("POST", "/api/users", "Create a user", USERS, status=201, response=c.User, body=c.UserCreate)
+def user_create(request: Request, caller: Caller, body: c.UserCreate) -> Work:
     def work(session: Session, caller: Caller) -> Response:
-        user = users.create_end_user(session, caller.tenant, caller.actor, email=email, password=password, name=name)
-        return json_body(201, _user_view(session, caller, user), {"Location": f"{request.url.path}/{user.id}"})
+        user = users.create_end_user(
+            session, caller.tenant, caller.actor, email=body.email, password=body.password, name=body.name
+        )
+        return created(_user_view(session, caller, user), f"{request.url.path}/{user.id}")
 
     return work
 
 
-@endpoint("manage:users")
-def user_get(request: Request, caller: Caller) -> Any:
+@api.operation("GET", "/api/users/{user_id}", "Read a user", USERS, response=c.User)
+def user_get(request: Request, caller: Caller) -> Work:
     user_id = request.path_params["user_id"]
 
     def work(session: Session, caller: Caller) -> Response:
@@ -205,69 +206,74 @@ def user_get(request: Request, caller: Caller) -> Any:
     return work
 
 
-@endpoint("manage:users", body=True)
-def user_update(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+@api.operation(
+    "PATCH", "/api/users/{user_id}", "Change a user", USERS, response=c.User, body=c.UserUpdate, if_match=True
+)
+def user_update(request: Request, caller: Caller, body: c.UserUpdate) -> Work:
     """Each member given is one change (and one audit event): name, disabled, password."""
     user_id = request.path_params["user_id"]
-    fields = Fields(data, {"name", "disabled", "password"})
-    name = fields.text("name", most=400) if fields.has("name") else None
-    disabled = fields.flag("disabled")
-    password = fields.text("password", most=400) if fields.has("password") else None
+    given = body.model_fields_set
 
     def work(session: Session, caller: Caller) -> Response:
         user = users.get_end_user(session, caller.tenant, user_id)
         check_if_match(request, _user_view(session, caller, user))
-        if name is not None:
-            users.rename_end_user(session, caller.tenant, caller.actor, user, name)
-        if disabled is not None:
-            users.set_end_user_disabled(session, caller.tenant, caller.actor, user, disabled)
-        if password is not None:
-            users.reset_end_user_password(session, caller.tenant, caller.actor, user, password)
+        if "name" in given:
+            users.rename_end_user(session, caller.tenant, caller.actor, user, body.name)
+        if "disabled" in given:
+            users.set_end_user_disabled(session, caller.tenant, caller.actor, user, body.disabled)
+        if "password" in given:
+            users.reset_end_user_password(session, caller.tenant, caller.actor, user, body.password)
         return one(_user_view(session, caller, user))
 
     return work
 
 
-@endpoint("manage:users")
-def user_delete(request: Request, caller: Caller) -> Any:
+@api.operation("DELETE", "/api/users/{user_id}", "Delete a user (idempotent)", USERS, status=204, if_match=True)
+def user_delete(request: Request, caller: Caller) -> Work:
     user_id = request.path_params["user_id"]
 
     def work(session: Session, caller: Caller) -> Response:
         try:
             user = users.get_end_user(session, caller.tenant, user_id)
         except Missing:
-            return _no_content()
+            return no_content()
         check_if_match(request, _user_view(session, caller, user))
         users.delete_end_user(session, caller.tenant, caller.actor, user)
-        return _no_content()
+        return no_content()
 
     return work
 
 
-@endpoint("manage:users")
-def user_consents(request: Request, caller: Caller) -> Any:
+@api.operation("GET", "/api/users/{user_id}/consents", "The user's remembered consents", USERS, response=c.ConsentList)
+def user_consents(request: Request, caller: Caller) -> Work:
     user_id = request.path_params["user_id"]
 
     def work(session: Session, caller: Caller) -> Response:
         user = users.get_end_user(session, caller.tenant, user_id)
-        items = [asdict(consent) for consent in list_consents(session, caller.tenant.id, user.id)]
-        return json_body(200, {"items": items, "total": len(items)})
+        items = [c.Consent(**asdict(consent)) for consent in list_consents(session, caller.tenant.id, user.id)]
+        return json_body(200, c.ConsentList(items=items, total=len(items)).model_dump(mode="json"))
 
     return work
 
 
-@endpoint("manage:users")
-def user_consent_revoke(request: Request, caller: Caller) -> Any:
+@api.operation(
+    "DELETE",
+    "/api/users/{user_id}/consents/{client_id}",
+    "Revoke a consent and the app's grants (idempotent)",
+    USERS,
+    status=204,
+)
+def user_consent_revoke(request: Request, caller: Caller) -> Work:
     user_id, client_id = request.path_params["user_id"], request.path_params["client_id"]
 
     def work(session: Session, caller: Caller) -> Response:
         try:
             user = users.get_end_user(session, caller.tenant, user_id)
         except Missing:
-            return _no_content()
+            return no_content()
         users.guard(session, caller.tenant, caller.actor, user)
         revoke_consent(session, caller.tenant.id, user.id, client_id, caller.actor)
-        return _no_content()
+        return no_content()
 
     return work
 
@@ -275,42 +281,40 @@ def user_consent_revoke(request: Request, caller: Caller) -> Any:
 # -- the team -------------------------------------------------------------------------------------------
 
 
-@endpoint("manage:members")
-def members_list(request: Request, caller: Caller) -> Any:
-    limit, offset = page_params(request)
-
+@api.operation("GET", "/api/members", "List team members", MEMBERS, response=c.PAGES[c.Member], query=c.Paging)
+def members_list(request: Request, caller: Caller, query: c.Paging) -> Work:
     def work(session: Session, caller: Caller) -> Response:
         rows = members(session, caller.tenant.id)
-        items = [member_view(user, m.role) for m, user in rows[offset : offset + limit]]
-        return page(request, items, len(rows), limit, offset)
+        items = [member_view(user, m.role) for m, user in rows[query.offset : query.offset + query.limit]]
+        return page(request, items, len(rows), query.limit, query.offset)
 
     return work
 
 
-@endpoint("manage:members", body=True)
-def member_invite(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
-    fields = Fields(data, {"email", "role"})
-    email, role = fields.text("email", required=True, most=400), fields.text("role", required=True, most=40)
+@api.operation(
+    "POST", "/api/members", "Invite a team member", MEMBERS, status=201, response=c.Invitation, body=c.MemberInvite
+)
+def member_invite(request: Request, caller: Caller, body: c.MemberInvite) -> Work:
     settings = app_context(request).settings
 
     def work(session: Session, caller: Caller) -> Response:
-        new = team.invite_member(session, caller.tenant, caller.actor, email=email, role=role, invited_by="")
+        new = team.invite_member(session, caller.tenant, caller.actor, email=body.email, role=body.role, invited_by="")
         invitation = new.invitation
         link = f"{settings.issuer(caller.tenant.slug)}/portal/invitations/{new.token}"
-        body = {
-            "id": invitation.id,
-            "email": invitation.email,
-            "role": invitation.role,
-            "expires_at": invitation.expires_at,
-            "invitation_url": link,
-        }
-        return json_body(201, body)
+        view = c.Invitation(
+            id=invitation.id,
+            email=invitation.email,
+            role=invitation.role,
+            expires_at=invitation.expires_at,
+            invitation_url=link,
+        )
+        return created(view)
 
     return work
 
 
-@endpoint("manage:members")
-def member_get(request: Request, caller: Caller) -> Any:
+@api.operation("GET", "/api/members/{user_id}", "Read a team member", MEMBERS, response=c.Member)
+def member_get(request: Request, caller: Caller) -> Work:
     user_id = request.path_params["user_id"]
 
     def work(session: Session, caller: Caller) -> Response:
@@ -320,33 +324,42 @@ def member_get(request: Request, caller: Caller) -> Any:
     return work
 
 
-@endpoint("manage:members", body=True)
-def member_update(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+@api.operation(
+    "PATCH",
+    "/api/members/{user_id}",
+    "Change a team member's role",
+    MEMBERS,
+    response=c.Member,
+    body=c.MemberUpdate,
+    if_match=True,
+)
+def member_update(request: Request, caller: Caller, body: c.MemberUpdate) -> Work:
     user_id = request.path_params["user_id"]
-    role = Fields(data, {"role"}).text("role", required=True, most=40)
 
     def work(session: Session, caller: Caller) -> Response:
         user, old_role = team.get_member(session, caller.tenant, user_id)
         check_if_match(request, member_view(user, old_role))
-        team.change_member_role(session, caller.tenant, caller.actor, user_id, role)
+        team.change_member_role(session, caller.tenant, caller.actor, user_id, body.role)
         user, new_role = team.get_member(session, caller.tenant, user_id)
         return one(member_view(user, new_role))
 
     return work
 
 
-@endpoint("manage:members")
-def member_remove(request: Request, caller: Caller) -> Any:
+@api.operation(
+    "DELETE", "/api/members/{user_id}", "Remove a team member (idempotent)", MEMBERS, status=204, if_match=True
+)
+def member_remove(request: Request, caller: Caller) -> Work:
     user_id = request.path_params["user_id"]
 
     def work(session: Session, caller: Caller) -> Response:
         try:
             user, role = team.get_member(session, caller.tenant, user_id)
         except Missing:
-            return _no_content()
+            return no_content()
         check_if_match(request, member_view(user, role))
         team.remove_team_member(session, caller.tenant, caller.actor, user_id)
-        return _no_content()
+        return no_content()
 
     return work
 
@@ -354,60 +367,59 @@ def member_remove(request: Request, caller: Caller) -> Any:
 # -- scopes ---------------------------------------------------------------------------------------------
 
 
-@endpoint("manage:scopes")
-def scopes_list(request: Request, caller: Caller) -> Any:
-    limit, offset = page_params(request)
-
+@api.operation("GET", "/api/scopes", "List the tenant's scopes", SCOPES, response=c.PAGES[c.Scope], query=c.Paging)
+def scopes_list(request: Request, caller: Caller, query: c.Paging) -> Work:
     def work(session: Session, caller: Caller) -> Response:
         rows = list(session.exec(tenant_query(TenantScope, caller.tenant.id).order_by(TenantScope.name)).all())
-        return page(request, [scope_view(s) for s in rows[offset : offset + limit]], len(rows), limit, offset)
+        items = [scope_view(scope) for scope in rows[query.offset : query.offset + query.limit]]
+        return page(request, items, len(rows), query.limit, query.offset)
 
     return work
 
 
-@endpoint("manage:scopes", body=True)
-def scope_create(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
-    fields = Fields(data, {"name", "description"})
-    name, description = fields.text("name", required=True, most=200), fields.text("description", most=2000)
-
+@api.operation("POST", "/api/scopes", "Define a scope", SCOPES, status=201, response=c.Scope, body=c.ScopeCreate)
+def scope_create(request: Request, caller: Caller, body: c.ScopeCreate) -> Work:
     def work(session: Session, caller: Caller) -> Response:
-        scope = scopes.define_scope(session, caller.tenant, caller.actor, name=name, description=description)
-        return json_body(201, scope_view(scope), {"Location": f"{request.url.path}/{scope.name}"})
+        scope = scopes.define_scope(session, caller.tenant, caller.actor, name=body.name, description=body.description)
+        return created(scope_view(scope), f"{request.url.path}/{scope.name}")
 
     return work
 
 
-@endpoint("manage:scopes")
-def scope_get(request: Request, caller: Caller) -> Any:
+@api.operation("GET", "/api/scopes/{name}", "Read a scope", SCOPES, response=c.Scope)
+def scope_get(request: Request, caller: Caller) -> Work:
     name = request.path_params["name"]
     return lambda session, caller: one(scope_view(scopes.get_scope(session, caller.tenant, name)))
 
 
-@endpoint("manage:scopes", body=True)
-def scope_update(request: Request, caller: Caller, data: dict[str, Any]) -> Any:
+@api.operation(
+    "PATCH", "/api/scopes/{name}", "Describe a scope anew", SCOPES, response=c.Scope, body=c.ScopeUpdate, if_match=True
+)
+def scope_update(request: Request, caller: Caller, body: c.ScopeUpdate) -> Work:
     name = request.path_params["name"]
-    description = Fields(data, {"description"}).text("description", required=True, most=2000)
 
     def work(session: Session, caller: Caller) -> Response:
         scope = scopes.get_scope(session, caller.tenant, name)
         check_if_match(request, scope_view(scope))
-        scopes.redescribe_scope(session, caller.tenant, caller.actor, scope, description)
+        scopes.redescribe_scope(session, caller.tenant, caller.actor, scope, body.description)
         return one(scope_view(scope))
 
     return work
 
 
-@endpoint("manage:scopes")
-def scope_delete(request: Request, caller: Caller) -> Any:
+@api.operation(
+    "DELETE", "/api/scopes/{name}", "Remove a scope no app uses (idempotent)", SCOPES, status=204, if_match=True
+)
+def scope_delete(request: Request, caller: Caller) -> Work:
     name = request.path_params["name"]
 
     def work(session: Session, caller: Caller) -> Response:
         scope = find_scope(session, caller.tenant.id, name)
         if scope is None:
-            return _no_content()
+            return no_content()
         check_if_match(request, scope_view(scope))
         scopes.remove_scope(session, caller.tenant, caller.actor, scope)
-        return _no_content()
+        return no_content()
 
     return work
 
@@ -415,43 +427,24 @@ def scope_delete(request: Request, caller: Caller) -> Any:
 # -- audit events -----------------------------------------------------------------------------------------
 
 
-@endpoint("read:audit")
-def audit_events(request: Request, caller: Caller) -> Any:
-    limit, offset = page_params(request)
-    action = query_text(request, "action", 80)
-    actor = query_text(request, "actor", 200)
-
+@api.operation(
+    "GET",
+    "/api/audit-events",
+    "Audit events, newest first",
+    "read:audit",
+    response=c.PAGES[c.AuditEvent],
+    query=c.AuditQuery,
+)
+def audit_events(request: Request, caller: Caller, query: c.AuditQuery) -> Work:
     def work(session: Session, caller: Caller) -> Response:
-        audit.purge_expired(session, caller.tenant.id, caller.tenant.audit_retention_days)
-        rows, total = audit.events(session, caller.tenant.id, limit=limit, offset=offset, action=action, actor=actor)
-        return page(request, [event_view(e) for e in rows], total, limit, offset)
+        tenant = caller.tenant
+        audit.purge_expired(session, tenant.id, tenant.audit_retention_days)
+        rows, total = audit.events(
+            session, tenant.id, limit=query.limit, offset=query.offset, action=query.action, actor=query.actor
+        )
+        return page(request, [event_view(e) for e in rows], total, query.limit, query.offset)
 
     return work
 
 
-routes = [
-    Route("/api/clients", clients_list, methods=["GET"]),
-    Route("/api/clients", client_create, methods=["POST"]),
-    Route("/api/clients/{client_id}", client_get, methods=["GET"]),
-    Route("/api/clients/{client_id}", client_update, methods=["PATCH"]),
-    Route("/api/clients/{client_id}", client_delete, methods=["DELETE"]),
-    Route("/api/clients/{client_id}/secret", client_rotate_secret, methods=["POST"]),
-    Route("/api/users", users_list, methods=["GET"]),
-    Route("/api/users", user_create, methods=["POST"]),
-    Route("/api/users/{user_id}", user_get, methods=["GET"]),
-    Route("/api/users/{user_id}", user_update, methods=["PATCH"]),
-    Route("/api/users/{user_id}", user_delete, methods=["DELETE"]),
-    Route("/api/users/{user_id}/consents", user_consents, methods=["GET"]),
-    Route("/api/users/{user_id}/consents/{client_id}", user_consent_revoke, methods=["DELETE"]),
-    Route("/api/members", members_list, methods=["GET"]),
-    Route("/api/members", member_invite, methods=["POST"]),
-    Route("/api/members/{user_id}", member_get, methods=["GET"]),
-    Route("/api/members/{user_id}", member_update, methods=["PATCH"]),
-    Route("/api/members/{user_id}", member_remove, methods=["DELETE"]),
-    Route("/api/scopes", scopes_list, methods=["GET"]),
-    Route("/api/scopes", scope_create, methods=["POST"]),
-    Route("/api/scopes/{name}", scope_get, methods=["GET"]),
-    Route("/api/scopes/{name}", scope_update, methods=["PATCH"]),
-    Route("/api/scopes/{name}", scope_delete, methods=["DELETE"]),
-    Route("/api/audit-events", audit_events, methods=["GET"]),
-]
+routes = api.routes()

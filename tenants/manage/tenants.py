@@ -31,6 +31,7 @@ from tenants.service import create_tenant, define_scope
 from tenants.signup import slug_problem
 
 REASON_MAX = 500
+NAME_MAX = 200
 PLATFORM_SCOPES = {
     "admin:tenants": "Create, change, suspend and delete tenants",
     "admin:audit": "Read the platform-wide audit log",
@@ -80,8 +81,8 @@ def create_customer_tenant(
         errors["slug"] = [problem]
     if not name:
         errors["name"] = ["Enter the organisation's name."]
-    elif len(name) > 200 or any(ord(ch) < 0x20 for ch in name):
-        errors["name"] = ["Use at most 200 printable characters."]
+    elif len(name) > NAME_MAX or any(ord(ch) < 0x20 for ch in name):
+        errors["name"] = [f"Use at most {NAME_MAX} printable characters."]
     if owner_email and (problem := email_problem(owner_email)):
         errors["owner_email"] = [problem]
     if errors:
@@ -97,8 +98,10 @@ def create_customer_tenant(
 
 def rename_tenant(session: Session, encryptor: KeyEncryptor, actor: audit.Actor, tenant: Tenant, name: str) -> Tenant:
     name = name.strip()
-    if not name or len(name) > 200 or any(ord(ch) < 0x20 for ch in name):
-        raise Invalid("Enter the organisation's name (at most 200 printable characters).", {"name": ["invalid name"]})
+    if not name or len(name) > NAME_MAX or any(ord(ch) < 0x20 for ch in name):
+        raise Invalid(
+            f"Enter the organisation's name (at most {NAME_MAX} printable characters).", {"name": ["invalid name"]}
+        )
     if name != tenant.name:
         previous, tenant.name = tenant.name, name
         session.add(tenant)
