@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, delete
+from sqlmodel import Session, col
 
-from identity.db import tenant_query
+from identity.db import tenant_delete, tenant_query
 from identity.grants import revoke_user_grants
 from identity.models.client import Client
 from identity.models.interaction import Consent
@@ -41,9 +41,7 @@ def revoke_consent(session: Session, tenant_id: str, user_id: str, client_id: st
     """Forget the consent and revoke the user's live grants for this app (its refresh tokens, and its access
     tokens at userinfo), so the next sign-in asks again. Audited only when something was revoked."""
     forgotten = session.exec(
-        delete(Consent).where(
-            col(Consent.tenant_id) == tenant_id, col(Consent.user_id) == user_id, col(Consent.client_id) == client_id
-        )
+        tenant_delete(Consent, tenant_id).where(col(Consent.user_id) == user_id, col(Consent.client_id) == client_id)
     ).rowcount
     revoked = revoke_user_grants(session, tenant_id, user_id, client_id)
     if not forgotten and not revoked:

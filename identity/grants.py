@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import update
 from sqlmodel import Session, col
 
 from identity.changes import announce, grant_revoked, user_changed
 from identity.clock import now
 from identity.crypto import random_token, sha256_hex
-from identity.db import tenant_query
+from identity.db import tenant_query, tenant_update
 from identity.models.grant import AuthorizationCode, Grant, RefreshToken
 from identity.models.tenant import Tenant
 from identity.models.user import User
@@ -78,12 +77,15 @@ def _claim_once(
     endpoint commits both despite the error). Returns the claimed row if it is still valid (not
     expired, grant not revoked)."""
     table = model.__table__.c
-    where = (table.tenant_id == tenant.id, table[hash_column] == sha256_hex(secret), table.client_id == client_id)
+    where = (table[hash_column] == sha256_hex(secret), table.client_id == client_id)
     claimed = session.exec(
-        update(model).where(*where, table[used_column].is_(None)).values({used_column: now()}).returning(model)
+        tenant_update(model, tenant.id)
+        .where(*where, table[used_column].is_(None))
+        .values({used_column: now()})
+        .returning(model)
     ).first()
     if claimed is None:
-        previous = session.exec(tenant_query(model, tenant.id).where(*where[1:])).first()
+        previous = session.exec(tenant_query(model, tenant.id).where(*where)).first()
         if previous is not None:
             log.warning("%s presented again; revoking its grant", what, extra={"tenant": tenant.slug})
             revoke_grant(session, tenant, previous.grant_id)
@@ -137,18 +139,18 @@ def revoke_grant(session: Session, tenant: Tenant, grant_id: str) -> None:
     session.info[REVOKED_GRANT] = True
     announce(session, grant_revoked(tenant.id, grant_id))  # every process forgets it at commit
     session.exec(
-        update(Grant)
-        .where(col(Grant.tenant_id) == tenant.id, col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
+        tenant_update(Grant, tenant.id)
+        .where(col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
         .values(revoked_at=now())
     )
 
 
 def revoke_user_grants(session: Session, tenant_id: str, user_id: str, client_id: str | None = None) -> int:
     """Revoke every live grant of a user (only those of ``client_id`` if given) in one statement; returns how many."""
-    where = [col(Grant.tenant_id) == tenant_id, col(Grant.user_id) == user_id, col(Grant.revoked_at).is_(None)]
+    where = [col(Grant.user_id) == user_id, col(Grant.revoked_at).is_(None)]
     if client_id is not None:
         where.append(col(Grant.client_id) == client_id)
-    result = session.exec(update(Grant).where(*where).values(revoked_at=now()))
+    result = session.exec(tenant_update(Grant, tenant_id).where(*where).values(revoked_at=now()))
     announce(session, user_changed(tenant_id, user_id))
     return int(result.rowcount or 0)
 

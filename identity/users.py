@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from identity.clock import now
-from identity.db import tenant_query
+from identity.db import tenant_query, tenant_update
 from identity.grants import revoke_user_grants
 from identity.models.interaction import BrowserSession
 from identity.models.user import User
@@ -137,12 +137,8 @@ def set_disabled(session: Session, user: User, disabled: bool) -> Revoked:
         return Revoked(0, 0)
     t = now()
     ended = session.exec(
-        update(BrowserSession)
-        .where(
-            col(BrowserSession.tenant_id) == user.tenant_id,
-            col(BrowserSession.user_id) == user.id,
-            col(BrowserSession.revoked_at).is_(None),
-        )
+        tenant_update(BrowserSession, user.tenant_id)
+        .where(col(BrowserSession.user_id) == user.id, col(BrowserSession.revoked_at).is_(None))
         .values(revoked_at=t)
     )
     return Revoked(int(ended.rowcount or 0), revoke_user_grants(session, user.tenant_id, user.id))
