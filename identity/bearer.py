@@ -11,6 +11,7 @@ characters RFC 6750 §3 allows, so no input can break the header.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlmodel import Session
@@ -75,8 +76,8 @@ class AccessToken:
 
     claims: dict[str, Any]
 
-    @property
-    def scopes(self) -> list[str]:
+    @cached_property
+    def scopes(self) -> list[str]:  # split once: a warm userinfo request asks twice
         return split(self.claims.get("scope"))
 
     @property
