@@ -123,7 +123,7 @@ class Listener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reading = threading.Lock()  # held from before the socket is read until what it said is applied
-        self._live: tuple[Any, Callable[[], bool]] | None = None  # the connection, and "has it unread data?"
+        self._live: tuple[Any, Callable[[float], bool]] | None = None  # the connection, and "unread data?"
         self.connected = threading.Event()
 
     def start(self, connect_within: float = 5.0) -> None:
@@ -148,7 +148,7 @@ class Listener:
             return  # not listening: the directory is not trusted meanwhile
         conn, has_unread = live
         try:
-            unread = has_unread()
+            unread = has_unread(0.0)
         except (OSError, ValueError):
             return  # closed under us: the thread is reconnecting and the directory distrusted
         if unread or self._reading.locked():
@@ -172,12 +172,12 @@ class Listener:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     has_unread, release = _readiness(conn.fileno())
-                    self._live = (conn, has_unread)  # before trusting: from then on, requests catch up
-                    self._directory.trust()  # forgets everything first: what was missed is gone too
-                    self.connected.set()
                     try:
+                        self._live = (conn, has_unread)  # before trusting: from then on, requests catch up
+                        self._directory.trust()  # forgets everything first: what was missed is gone too
+                        self.connected.set()
                         while not self._stop.is_set():
-                            if select.select([conn.fileno()], [], [], self._poll)[0]:
+                            if has_unread(self._poll):
                                 self._drain(conn)
                     finally:
                         with self._reading:  # before the connection closes: no request looks at it again
@@ -192,12 +192,12 @@ class Listener:
             self._stop.wait(1.0)
 
 
-def _readiness(fd: int) -> tuple[Callable[[], bool], Callable[[], None]]:
-    """A zero-timeout "has this socket unread data?", and how to release it. Where there is epoll, the
-    socket is registered once and each check is one ``epoll_wait``: about half the cost of ``select``
-    (1 µs against 2 here), paid on every cached read."""
+def _readiness(fd: int) -> tuple[Callable[[float], bool], Callable[[], None]]:
+    """A check "has this socket unread data within ``timeout`` seconds?", and how to release it. Where
+    there is epoll, the socket is registered once and each check is one ``epoll_wait``: about half the cost of
+    ``select`` (1 µs against 2 here), paid with timeout 0 on every cached read."""
     if hasattr(select, "epoll"):
         poller = select.epoll()
         poller.register(fd, select.EPOLLIN)
-        return (lambda: bool(poller.poll(0))), poller.close
-    return (lambda: bool(select.select([fd], [], [], 0)[0])), (lambda: None)
+        return (lambda timeout: bool(poller.poll(timeout))), poller.close
+    return (lambda timeout: bool(select.select([fd], [], [], timeout)[0])), (lambda: None)
