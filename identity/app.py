@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[Middleware(FastLane, lanes=lanes_of(tenant_routes))],
-        exception_handlers={**HANDLERS, **PORTAL_HANDLERS, **ADMIN_HANDLERS},  # type: ignore[arg-type]
+        exception_handlers={**HANDLERS, **PORTAL_HANDLERS, **ADMIN_HANDLERS},
         lifespan=lifespan,
     )
     app.state.ctx = ctx

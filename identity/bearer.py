@@ -2,8 +2,9 @@
 introspection and the management API.
 
 A token is honoured when it verifies (our published keys, this issuer, not expired, the audience if the
-resource has one) and what it speaks for still stands: the grant of a user's token is not revoked and
-its user not disabled; the client of a client_credentials token still exists. The refusal is a
+resource has one), it was not revoked on its own (RFC 7009, by ``jti``), and what it speaks for still
+stands: the grant of a user's token is not revoked and its user not disabled; the client of a
+client_credentials token still exists. The refusal is a
 ``BearerError``, and its ``WWW-Authenticate`` challenge is built here, its values limited to the
 characters RFC 6750 §3 allows, so no input can break the header.
 """
@@ -86,6 +87,10 @@ class AccessToken:
         return gid if isinstance(gid, str) else None
 
     @property
+    def jti(self) -> str:
+        return str(self.claims.get("jti", ""))
+
+    @property
     def subject(self) -> str:
         return str(self.claims.get("sub"))
 
@@ -115,7 +120,19 @@ def verify(ctx: AppContext, tenant: Tenant, ring: KeyRing, token: str, *, audien
 def cached_user(ctx: AppContext, tenant: Tenant, token: AccessToken) -> tuple[bool, User | None]:
     """A user's token from memory only: (found, the user or None when its grant or user is gone)."""
     assert token.grant_id is not None
-    return ctx.directory.cached_grant_user(tenant.id, token.grant_id, token.subject)
+    found, user = ctx.directory.cached_grant_user(tenant.id, token.grant_id, token.subject)
+    if not found or user is None:
+        return found, user
+    revoked = revoked_in_memory(ctx, tenant, token)
+    if revoked is None:
+        return False, None
+    return True, None if revoked else user
+
+
+def revoked_in_memory(ctx: AppContext, tenant: Tenant, token: AccessToken) -> bool | None:
+    """Whether this very token was revoked (RFC 7009); None when the tenant's list is not in memory."""
+    revoked = ctx.directory.cached_revoked_tokens(tenant.id)
+    return None if revoked is None else token.jti in revoked
 
 
 def user_of(ctx: AppContext, session: Session, tenant: Tenant, token: AccessToken) -> User | None:
@@ -124,6 +141,8 @@ def user_of(ctx: AppContext, session: Session, tenant: Tenant, token: AccessToke
     if found:
         return user
     assert token.grant_id is not None
+    if token.jti in ctx.directory.revoked_tokens(session, tenant.id):
+        return None
     return ctx.directory.grant_user(session, tenant, token.grant_id, token.subject)
 
 
@@ -131,4 +150,6 @@ def stands(ctx: AppContext, session: Session, tenant: Tenant, token: AccessToken
     """Whether what the token was issued for still stands: the user's grant, or the client itself."""
     if token.grant_id is not None:
         return user_of(ctx, session, tenant, token) is not None
+    if token.jti in ctx.directory.revoked_tokens(session, tenant.id):
+        return False
     return token.subject == token.client_id and ctx.directory.client(session, tenant.id, token.client_id) is not None

@@ -35,3 +35,8 @@ def user_changed(tenant_id: str, user_id: str) -> Change:
 def tenant_grants(tenant_id: str) -> Change:
     """Every cached grant of the tenant (grants that went by a cascade the ORM did not see)."""
     return ("grants", tenant_id)
+
+
+def access_tokens_revoked(tenant_id: str) -> Change:
+    """The tenant's list of individually revoked access tokens changed."""
+    return ("access_tokens", tenant_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from identity.clock import now
 from identity.crypto import SecretHasher, random_token
@@ -282,7 +282,7 @@ def delete_client(session: Session, client: Client) -> None:
 
 
 def list_clients(session: Session, tenant_id: str) -> list[Client]:
-    query = tenant_query(Client, tenant_id).where(Client.first_party == False).order_by(Client.created_at)  # noqa: E712
+    query = tenant_query(Client, tenant_id).where(Client.first_party == False).order_by(col(Client.created_at))  # noqa: E712
     return list(session.exec(query).all())
 
 

@@ -174,6 +174,7 @@ def _scan(statement: Any, owned: set[str], named: set[str]) -> None:
     ``tenant_id`` its filters (WHERE, JOIN ON, and those of subqueries) name to ``named``. Walks only the
     FROM list and the filters, not whole tables: this runs before every ORM statement."""
     filters = [statement.whereclause]
+    froms: list[Any]
     if isinstance(statement, Update | Delete):
         froms = [statement.table]
     else:

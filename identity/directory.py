@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import sessionmaker
@@ -32,7 +33,7 @@ from sqlmodel import Session
 from identity.changes import Change
 from identity.clients import find_client
 from identity.db import session_scope
-from identity.grants import user_of_live_grant
+from identity.grants import revoked_access_tokens, user_of_live_grant
 from identity.models.client import Client
 from identity.models.tenant import Tenant
 from identity.models.user import User
@@ -69,6 +70,7 @@ class Directory:
         self._tenants: dict[str, _Entry] = {}
         self._clients: dict[tuple[str, str], _Entry] = {}
         self._grant_users: dict[tuple[str, str, str], _Entry] = {}
+        self._revoked_tokens: dict[str, _Entry] = {}  # by tenant id: the jti of revoked, unexpired access tokens
         self._lock = threading.Lock()
         self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="directory-refresh")
         self.loads = 0  # database reads made by this directory (the CI guard counts them)
@@ -92,9 +94,12 @@ class Directory:
         if kind == "tenant" and len(rest) == 2:
             tenant_id, slug = rest
             self._tenants.pop(slug, None)
-            for table in (self._clients, self._grant_users):  # a suspended or deleted tenant takes all with it
-                for key in [key for key in table if key[0] == tenant_id]:
-                    del table[key]
+            # A suspended or deleted tenant takes all its entries with it.
+            for client_key in [key for key in self._clients if key[0] == tenant_id]:
+                del self._clients[client_key]
+            for grant_key in [key for key in self._grant_users if key[0] == tenant_id]:
+                del self._grant_users[grant_key]
+            self._revoked_tokens.pop(tenant_id, None)
         elif kind == "client" and len(rest) == 2:
             self._clients.pop((rest[0], rest[1]), None)
         elif kind == "grant" and len(rest) == 2:
@@ -103,6 +108,8 @@ class Directory:
         elif kind == "grants" and len(rest) == 1:
             for key in [key for key in self._grant_users if key[0] == rest[0]]:
                 del self._grant_users[key]
+        elif kind == "access_tokens" and len(rest) == 1:
+            self._revoked_tokens.pop(rest[0], None)
         elif kind == "user" and len(rest) == 2:
             for key in [key for key in self._grant_users if key[0] == rest[0] and key[2] == rest[1]]:
                 del self._grant_users[key]
@@ -110,6 +117,7 @@ class Directory:
             self._tenants.clear()
             self._clients.clear()
             self._grant_users.clear()
+            self._revoked_tokens.clear()
 
     def distrust(self) -> None:
         """Invalidations may be missed from now on: serve nothing from memory, store nothing."""
@@ -227,9 +235,36 @@ class Directory:
         self._store(self._grant_users, (tenant.id, grant_id, user_id), user, generation)
         return user
 
-    def _fresh(self, table: dict[Any, _Entry], key: Any, reload: Callable[[], object]) -> _Entry | None:
-        """The entry if it is still within its life; past ``REFRESH_AFTER`` of it, one reload is started."""
+    # -- access tokens revoked one by one (RFC 7009) ----------------------------------------------------
+    def cached_revoked_tokens(self, tenant_id: str) -> frozenset[str] | None:
+        """The tenant's revoked access tokens' ``jti`` if in memory, else None. Skips ``catch_up``: called
+        right after a grant-user lookup, which just did it."""
+        reload = partial(self._reload_revoked_tokens, tenant_id)
+        entry = self._fresh(self._revoked_tokens, tenant_id, reload, caught_up=True)
+        return None if entry is None else entry.value
+
+    def revoked_tokens(self, session: Session, tenant_id: str) -> frozenset[str]:
         self.catch_up()
+        cached = self.cached_revoked_tokens(tenant_id)
+        return cached if cached is not None else self._load_revoked_tokens(session, tenant_id)
+
+    def _reload_revoked_tokens(self, tenant_id: str) -> None:
+        with session_scope(self._sessions) as session:
+            self._load_revoked_tokens(session, tenant_id)
+
+    def _load_revoked_tokens(self, session: Session, tenant_id: str) -> frozenset[str]:
+        generation = self._generation
+        found = revoked_access_tokens(session, tenant_id)
+        self.loads += 1
+        self._store(self._revoked_tokens, tenant_id, found, generation)
+        return found
+
+    def _fresh(
+        self, table: dict[Any, _Entry], key: Any, reload: Callable[[], object], *, caught_up: bool = False
+    ) -> _Entry | None:
+        """The entry if it is still within its life; past ``REFRESH_AFTER`` of it, one reload is started."""
+        if not caught_up:
+            self.catch_up()
         entry = table.get(key)
         now = time.monotonic()
         if entry is None or entry.expires < now or not self._trusted:

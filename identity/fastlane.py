@@ -16,7 +16,7 @@ unchanged, its body replayed: the lane only skips work, it never changes an answ
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -129,7 +129,7 @@ class Endpoint(Route):
         self.fast = fast
 
 
-def lanes_of(routes: list[BaseRoute]) -> dict[tuple[str, str], Lane]:
+def lanes_of(routes: Sequence[BaseRoute]) -> dict[tuple[str, str], Lane]:
     """(method, path below the tenant's prefix) -> lane, for the routes that have one."""
     return {
         (method, route.path): route.fast

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import Session, col
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
-from identity.changes import announce, grant_revoked, user_changed
+from identity.changes import access_tokens_revoked, announce, grant_revoked, user_changed
 from identity.clock import now
 from identity.crypto import random_token, sha256_hex
-from identity.db import tenant_query, tenant_update
-from identity.models.grant import AuthorizationCode, Grant, RefreshToken
+from identity.db import tenant_delete, tenant_query, tenant_update
+from identity.models.grant import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken
 from identity.models.tenant import Tenant
 from identity.models.user import User
 from tenants import audit
@@ -27,7 +28,7 @@ CODE_TTL = 60
 # Set on the session when a request revoked a grant, so the token endpoint commits despite the error.
 REVOKED_GRANT = "revoked_grant"
 # The audit action of a replay, by what was presented again.
-REPLAY_EVENTS = {AuthorizationCode: "code.replay_detected", RefreshToken: "token.reuse_detected"}
+REPLAY_EVENTS: dict[type[Any], str] = {AuthorizationCode: "code.replay_detected", RefreshToken: "token.reuse_detected"}
 
 
 def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> AuthorizationCode:
@@ -135,14 +136,16 @@ def save_refresh_token(
     return token
 
 
-def revoke_grant(session: Session, tenant: Tenant, grant_id: str) -> None:
+def revoke_grant(session: Session, tenant: Tenant, grant_id: str) -> bool:
+    """Revoke the grant and so every token issued from it; False if it was revoked already."""
     session.info[REVOKED_GRANT] = True
     announce(session, grant_revoked(tenant.id, grant_id))  # every process forgets it at commit
-    session.exec(
+    result = session.exec(
         tenant_update(Grant, tenant.id)
         .where(col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
         .values(revoked_at=now())
     )
+    return bool(result.rowcount)
 
 
 def revoke_user_grants(session: Session, tenant_id: str, user_id: str, client_id: str | None = None) -> int:
@@ -153,6 +156,31 @@ def revoke_user_grants(session: Session, tenant_id: str, user_id: str, client_id
     result = session.exec(tenant_update(Grant, tenant_id).where(*where).values(revoked_at=now()))
     announce(session, user_changed(tenant_id, user_id))
     return int(result.rowcount or 0)
+
+
+def revoke_access_token(session: Session, tenant: Tenant, *, jti: str, client_id: str, expires_at: int) -> bool:
+    """Refuse this one access token until it expires (RFC 7009), in every process once this commits; False
+    if it was revoked already."""
+    t = now()
+    # Rows of expired tokens serve no purpose: each revocation sweeps the tenant's, so the list stays short.
+    session.exec(tenant_delete(RevokedAccessToken, tenant.id).where(col(RevokedAccessToken.expires_at) < t))
+    announce(session, access_tokens_revoked(tenant.id))
+    if session.get(RevokedAccessToken, (tenant.id, jti)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(RevokedAccessToken(tenant_id=tenant.id, jti=jti, client_id=client_id, expires_at=expires_at))
+    except IntegrityError:  # revoked at the same moment by another request: revoked either way
+        return False
+    return True
+
+
+def revoked_access_tokens(session: Session, tenant_id: str) -> frozenset[str]:
+    """The ``jti`` of every revoked access token of the tenant that has not expired yet."""
+    query = select(RevokedAccessToken.jti).where(
+        col(RevokedAccessToken.tenant_id) == tenant_id, col(RevokedAccessToken.expires_at) >= now()
+    )
+    return frozenset(session.exec(query).all())
 
 
 def is_grant_revoked(session: Session, tenant: Tenant, grant_id: str) -> bool:

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 
 from cryptography.fernet import InvalidToken
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import DictKey, ECKey, KeyParameters, KeySet, KeySetSerialization, OKPKey, RSAKey
 from sqlmodel import Session, col, func, select
 
 from identity.clock import now
@@ -33,7 +33,7 @@ Key = RSAKey | ECKey | OKPKey
 
 
 def generate_key(alg: str) -> Key:
-    params = {"alg": alg, "use": "sig"}
+    params: KeyParameters = {"alg": alg, "use": "sig"}
     key: Key
     if alg == "RS256":
         key = RSAKey.generate_key(2048, parameters=params, private=True)
@@ -43,7 +43,7 @@ def generate_key(alg: str) -> Key:
         key = OKPKey.generate_key("Ed25519", parameters=params, private=True)
     else:
         raise ValueError(f"unsupported signing algorithm {alg!r}")
-    key.ensure_kid()
+    key.ensure_kid()  # kid: the RFC 7638 thumbprint
     return key
 
 
@@ -51,7 +51,7 @@ def _new_row(tenant_id: str, alg: str, status: str, encryptor: KeyEncryptor) -> 
     key = generate_key(alg)
     return SigningKey(
         tenant_id=tenant_id,
-        kid=key.kid,
+        kid=key.thumbprint() if key.kid is None else key.kid,
         alg=alg,
         status=status,
         public_jwk=key.as_dict(private=False),
@@ -189,14 +189,15 @@ class KeyCache:
         rows = session.exec(tenant_query(SigningKey, tenant.id)).all()
         published = [r for r in rows if r.status != RETIRED or (r.remove_after or 0) > t]
         sealed = {row.alg: row.private_jwk_encrypted for row in rows if row.status == CURRENT}
-        public = [dict(r.public_jwk, kid=r.kid) for r in sorted(published, key=lambda r: (r.alg, r.created_at))]
-        jwks = {"keys": public}
+        published.sort(key=lambda r: (r.alg, r.created_at))
+        public: list[DictKey] = [dict(r.public_jwk, kid=r.kid) for r in published]
+        jwks: KeySetSerialization = {"keys": public}
         return KeyRing(
             sealed, KeySet.import_key_set(jwks), json.dumps(jwks, separators=(",", ":")).encode(), self._encryptor
         )
 
 
-def _import(jwk: dict) -> Key:
+def _import(jwk: DictKey) -> Key:
     kty = jwk["kty"]
     if kty == "RSA":
         return RSAKey.import_key(jwk)

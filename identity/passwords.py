@@ -15,11 +15,11 @@ MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this bounds the work an a
 @cache
 def _dummy_hash() -> str:
     """Verified when the email is unknown, so a miss costs the same time as a hit (no user enumeration)."""
-    return _context.hash("not-a-real-password-only-for-timing")
+    return str(_context.hash("not-a-real-password-only-for-timing"))
 
 
 def hash_password(password: str) -> str:
-    return _context.hash(password)
+    return str(_context.hash(password))
 
 
 def needs_rehash(password_hash: str) -> bool:
@@ -31,7 +31,7 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
         _context.verify(password, _dummy_hash())
         return False
-    return _context.verify(password, password_hash)
+    return bool(_context.verify(password, password_hash))
 
 
 def password_problem(password: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from identity.endpoints import authorize, branding, discovery, introspect, token, userinfo
+from identity.endpoints import authorize, branding, discovery, token, token_status, userinfo
 from identity.fastlane import Endpoint, discovery_lane, jwks_lane, token_lane, userinfo_lane
 from identity.interaction import pages, register
 
@@ -23,7 +23,8 @@ tenant_routes = [
     Route("/consent", pages.consent_page, methods=["GET"]),
     Route("/consent", pages.consent_submit, methods=["POST"]),
     Endpoint("/token", token.token, methods=["POST"], fast=token_lane),
-    Route("/introspect", introspect.introspect, methods=["POST"]),
+    Route("/introspect", token_status.introspect, methods=["POST"]),
+    Route("/revoke", token_status.revoke, methods=["POST"]),
     Endpoint("/userinfo", userinfo.userinfo, methods=["GET", "POST"], fast=userinfo_lane),
     Route("/branding.css", branding.branding_stylesheet, methods=["GET"]),
 ]

@@ -16,6 +16,7 @@ from identity.branding import branding_context
 from identity.context import AppContext
 from identity.db import session_scope
 from identity.documents import ReadyDocument
+from identity.keys import KeyRing
 from identity.models.tenant import Tenant
 from identity.oauth.server import OAuthResponse
 
@@ -67,7 +68,15 @@ async def current_tenant(request: Request) -> Tenant:
     """The tenant of the URL, from memory when fresh (no thread hop, no database), else loaded."""
     directory = app_context(request).directory
     slug = request.path_params["tenant"]
-    return directory.cached_tenant(slug) or await run_in_threadpool(directory.tenant, slug)
+    cached = directory.cached_tenant(slug)
+    return cached if cached is not None else await run_in_threadpool(directory.tenant, slug)
+
+
+async def key_ring(request: Request, tenant: Tenant) -> KeyRing:
+    """The tenant's signing keys, from memory when loaded, else from the database (on the threadpool)."""
+    keys = app_context(request).keys
+    ring = keys.cached(tenant)
+    return ring if ring is not None else await in_transaction(request, lambda session: keys.get(session, tenant))
 
 
 def public_uri(request: Request) -> str:

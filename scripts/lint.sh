@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint and format check (ruff, the version in requirements.lock); CI runs it before the tests.
+# Lint, format check (ruff) and strict type check of identity/ (mypy; settings in pyproject), the versions in
+# requirements.lock; CI runs it before the tests.
 # To fix what it reports: .venv/bin/ruff check --fix . && .venv/bin/ruff format .
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -8,3 +9,4 @@ cd "$ROOT"
 RUFF="${IDENTITY_VENV:-$ROOT/.venv}/bin/ruff"
 "$RUFF" check .
 "$RUFF" format --check .
+"${IDENTITY_VENV:-$ROOT/.venv}/bin/mypy"

@@ -15,8 +15,9 @@ from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
 from identity.models.tenant import Tenant
 from identity.oauth.introspection import IntrospectionEndpoint
+from identity.oauth.revocation import RevocationEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
-from identity.web import app_context, current_tenant, in_transaction
+from identity.web import app_context, current_tenant, in_transaction, key_ring
 
 
 def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
@@ -34,6 +35,8 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": f"{issuer}/introspect",
         "introspection_endpoint_auth_methods_supported": IntrospectionEndpoint.CLIENT_AUTH_METHODS,
+        "revocation_endpoint": f"{issuer}/revoke",
+        "revocation_endpoint_auth_methods_supported": RevocationEndpoint.CLIENT_AUTH_METHODS,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [tenant.id_token_alg],
         "claims_supported": CLAIMS_SUPPORTED,
@@ -76,7 +79,6 @@ async def openid_configuration(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    ctx = app_context(request)
     tenant = await current_tenant(request)
-    ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
+    ring = await key_ring(request, tenant)
     return ring.jwks.response(request.headers.get("if-none-match", ""))

@@ -16,7 +16,15 @@ from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.scopes import OPENID
 from identity.userinfo_claims import user_claims
-from identity.web import app_context, current_tenant, in_transaction, json_body, json_bytes_response, json_response
+from identity.web import (
+    app_context,
+    current_tenant,
+    in_transaction,
+    json_body,
+    json_bytes_response,
+    json_response,
+    key_ring,
+)
 
 
 def bearer_error(error: BearerError) -> Response:
@@ -59,7 +67,10 @@ def response_in_memory(ctx: AppContext, tenant: Tenant, token: str) -> Response 
     )
     if not found:
         return None
-    if ready is None:
+    revoked = bearer.revoked_in_memory(ctx, tenant, verified)
+    if revoked is None:
+        return None
+    if ready is None or revoked:
         raise bearer.revoked()
     return ready.response()
 
@@ -72,7 +83,7 @@ async def claims_for(request: Request, token: str) -> dict[str, Any]:
     """Verify on the event loop; reach the database (on the threadpool) only for what is not in memory."""
     ctx = app_context(request)
     tenant = await current_tenant(request)
-    ring = ctx.keys.cached(tenant) or await in_transaction(request, lambda session: ctx.keys.get(session, tenant))
+    ring = await key_ring(request, tenant)
     verified = _verified(ctx, tenant, ring, token)
     found, user = bearer.cached_user(ctx, tenant, verified)
     if not found:

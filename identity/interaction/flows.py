@@ -187,7 +187,8 @@ def finish(
         request = narrowed(request, granted_scope)
     grant = server.get_consent_grant(request, end_user=user)
     request.auth_time = auth_time
-    return server.create_authorization_response(request, grant_user=user, grant=grant)
+    response: OAuthResponse = server.create_authorization_response(request, grant_user=user, grant=grant)
+    return response
 
 
 def params_without(request: PlainOAuth2Request, *names: str) -> list[tuple[str, str]]:

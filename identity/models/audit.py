@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, BigInteger, Index
 from sqlmodel import Field
 
@@ -24,5 +26,5 @@ class AuditEvent(TenantOwned, table=True):
     action: str = Field(max_length=80)  # e.g. "client.created"
     target: str = Field(default="", max_length=400)
     ip: str = Field(default="", max_length=64)
-    details: dict = Field(default_factory=dict, sa_type=JSON)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: int = Field(default_factory=now, sa_type=BigInteger)

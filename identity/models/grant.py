@@ -98,3 +98,19 @@ class RefreshToken(TenantOwned, table=True):
 
     def get_scope(self) -> str:
         return self.scope
+
+
+class RevokedAccessToken(TenantOwned, table=True):
+    """An access token its client revoked (RFC 7009) before it expired: refused by ``jti`` until then. Only
+    a single access token goes this way; revoking a refresh token revokes its whole grant instead."""
+
+    __tablename__ = "revoked_access_tokens"
+    __table_args__ = (
+        *_owned_by(("client_id", "clients")),
+        Index("ix_revoked_access_tokens_expires_at", "tenant_id", "expires_at"),
+    )
+
+    jti: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=64)
+    expires_at: int = Field(sa_type=BigInteger)  # the token's exp: after it, the row is deleted
+    revoked_at: int = Field(default_factory=now, sa_type=BigInteger)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Text
 from sqlmodel import Field
 
@@ -35,7 +37,7 @@ class AuthorizationRequest(TenantOwned, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     browser_hash: str = Field(max_length=64)  # binds the request to the browser that started it
     client_id: str = Field(max_length=64)
-    params: dict = Field(sa_type=JSON)
+    params: dict[str, Any] = Field(sa_type=JSON)
     state: str = Field(max_length=20)
     user_id: str | None = Field(default=None, max_length=32)
     auth_time: int | None = Field(default=None, sa_type=BigInteger)

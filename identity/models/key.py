@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, BigInteger, Text
 from sqlmodel import Field
 
@@ -17,7 +19,7 @@ class SigningKey(TenantOwned, table=True):
     kid: str = Field(primary_key=True, max_length=64)
     alg: str = Field(max_length=10)
     status: str = Field(max_length=10)
-    public_jwk: dict = Field(sa_type=JSON)
+    public_jwk: dict[str, Any] = Field(sa_type=JSON)
     private_jwk_encrypted: str = Field(sa_type=Text)  # Fernet token, key derived from IDENTITY_SECRET_KEY
     created_at: int = Field(default_factory=now, sa_type=BigInteger)
     retired_at: int | None = Field(default=None, sa_type=BigInteger)

@@ -153,7 +153,7 @@ class OpenIDCode(AuthlibOpenIDCode):
         return False
 
     def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
-        _, token, _ = response
+        token: dict[str, Any] = response[1]  # (status, body, headers)
         if OPENID in split(token.get("scope")):
             code = grant.request.authorization_code
             token["id_token"] = self.server.id_token(grant.request, token, code.auth_time, code.nonce)
@@ -170,7 +170,7 @@ class RefreshIdToken:
         grant.register_hook("after_create_token_response", self.process_token)
 
     def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
-        _, token, _ = response
+        token: dict[str, Any] = response[1]  # (status, body, headers)
         if OPENID in split(token.get("scope")):
             auth_time = grants.grant_auth_time(self.server.session, self.server.tenant, grant.request.refresh_token)
             token["id_token"] = self.server.id_token(grant.request, token, auth_time, None)

@@ -64,7 +64,7 @@ class IntrospectionEndpoint(rfc7662.IntrospectionEndpoint):
     def check_permission(self, token: FoundToken, client: Any, request: Any) -> bool:
         """Any of the tenant's confidential clients (its resource servers) may introspect access tokens; a
         refresh token only ever travels between its own client and us, so only that client may."""
-        return token.claims["token_use"] == ACCESS_TOKEN or token.client_id == client.id
+        return bool(token.claims["token_use"] == ACCESS_TOKEN or token.client_id == client.id)
 
     def introspect_token(self, token: FoundToken) -> dict[str, Any]:
         return dict(token.claims)

@@ -105,11 +105,12 @@ def test_warm_userinfo_touches_no_database_and_a_cold_one_reads_once(cached_app)
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     statements = StatementCounter(ctx.engine)
     assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
-    assert statements.count == 1  # cold: one query, the user of a live (unrevoked) grant
+    # Cold: two queries, the user of a live (unrevoked) grant and the tenant's revoked access tokens.
+    assert statements.count == 2
     verifications = ctx.access_tokens.verifications
     for _ in range(5):
         assert http.get("/t/acme/userinfo", headers=bearer).status_code == 200
-    assert statements.count == 1  # warm: from memory, for at most IDENTITY_CACHE_SECONDS
+    assert statements.count == 2  # warm: from memory, for at most IDENTITY_CACHE_SECONDS
     assert ctx.access_tokens.verifications == verifications  # and its signature is not checked again
 
 

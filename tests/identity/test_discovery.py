@@ -24,9 +24,17 @@ def test_discovery_is_complete_and_truthful(http, ctx):
     assert doc["subject_types_supported"] == ["public"]
     assert {"sub", "email", "name", "nonce", "at_hash"} <= set(doc["claims_supported"])
     assert doc["authorization_response_iss_parameter_supported"] is True
-    # Every advertised endpoint answers (not 404).
-    for endpoint in ("jwks_uri",):
-        assert http.get(doc[endpoint].removeprefix("http://127.0.0.1:8000")).status_code == 200
+    # Every advertised endpoint is served: it answers GET or POST with something other than 404 / 405.
+    advertised = [key for key in doc if key.endswith("_endpoint") or key == "jwks_uri"]
+    assert {"introspection_endpoint", "revocation_endpoint"} <= set(advertised)
+    for key in advertised:
+        path = doc[key].removeprefix("http://127.0.0.1:8000")
+        response = http.get(path)
+        if response.status_code == 405:
+            response = http.post(path)
+        assert response.status_code not in (404, 405), key
+    assert http.get(doc["jwks_uri"].removeprefix("http://127.0.0.1:8000")).status_code == 200
+    assert doc["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
 
 
 def test_rfc8414_metadata_at_both_locations(http, ctx):

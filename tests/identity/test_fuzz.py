@@ -21,6 +21,7 @@ ENDPOINTS = [
     "/t/acme/token",
     "/t/acme/userinfo",
     "/t/acme/introspect",
+    "/t/acme/revoke",
     "/t/acme/.well-known/openid-configuration",
     "/.well-known/oauth-authorization-server/t/acme",
     "/t/acme/.well-known/jwks.json",

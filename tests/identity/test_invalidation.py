@@ -68,6 +68,43 @@ def test_a_reused_refresh_token_kills_the_family_at_once(signed_in):
     assert http.get("/t/acme/userinfo", headers=headers).status_code == 401
 
 
+def _revoke(http, rp, token):  # type: ignore[no-untyped-def]
+    response = http.post("/t/acme/revoke", data={"token": token}, auth=(rp.client_id, rp.client_secret))
+    assert response.status_code == 200
+
+
+def test_a_revoked_access_token_is_refused_at_once_and_its_grant_lives_on(signed_in):
+    ctx, http, tenant, rp, resource, result, tokens, headers = signed_in
+    _revoke(http, rp, tokens["access_token"])
+    for _ in range(3):  # the first reloads the tenant's revoked tokens; the others answer from memory
+        assert http.get("/t/acme/userinfo", headers=headers).status_code == 401
+        assert not introspect(http, resource, tokens["access_token"])
+    data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    renewed = http.post("/t/acme/token", data=data, auth=(rp.client_id, rp.client_secret)).json()
+    for _ in range(2):
+        assert (
+            http.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {renewed['access_token']}"}).status_code
+            == 200
+        )
+
+
+def test_a_revoked_refresh_token_kills_its_access_tokens_at_once(signed_in):
+    ctx, http, tenant, rp, resource, result, tokens, headers = signed_in
+    _revoke(http, rp, tokens["refresh_token"])
+    assert http.get("/t/acme/userinfo", headers=headers).status_code == 401
+    assert not introspect(http, resource, tokens["access_token"])
+
+
+def test_a_revoked_client_credentials_token_is_refused_at_once(signed_in):
+    ctx, http, tenant, rp, resource, result, tokens, headers = signed_in
+    token = _client_credentials(http, resource.client_id, resource.client_secret).json()["access_token"]
+    for _ in range(2):
+        assert introspect(http, resource, token)
+    _revoke(http, resource, token)
+    for _ in range(2):
+        assert not introspect(http, resource, token)
+
+
 def test_revoked_consent_and_disabled_user_are_refused_at_once(signed_in):
     ctx, http, tenant, rp, resource, result, tokens, headers = signed_in
     with session_scope(ctx.sessions) as session:

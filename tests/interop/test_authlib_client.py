@@ -273,12 +273,66 @@ def test_public_client_with_pkce_and_no_client_authentication(live_server, provi
         refreshed = client.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
         assert refreshed["refresh_token"] != token["refresh_token"]
 
+        # Sign-out: the public client revokes its refresh token with its client_id alone (RFC 7009).
+        ended = client.revoke_token(
+            meta["revocation_endpoint"], token=refreshed["refresh_token"], token_type_hint="refresh_token"
+        )
+        assert ended.status_code == 200, ended.text
+        with pytest.raises(OAuthError) as after_sign_out:
+            client.refresh_token(meta["token_endpoint"], refresh_token=refreshed["refresh_token"])
+        assert after_sign_out.value.error == "invalid_grant"
+
         # The code was single use.
         with pytest.raises(OAuthError) as replay:
             client.fetch_token(
                 meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
             )
         assert replay.value.error == "invalid_grant"
+
+
+def test_revocation_of_an_access_token_then_of_the_grant(live_server, provider, context):
+    """RFC 7009 through Authlib's ``revoke_token``: an access token alone, then the refresh token and with it
+    the grant, each refused at once by userinfo and the token endpoint."""
+    ctx = live_server.ctx
+    app = make_client(ctx, provider.tenant)
+    make_user(ctx, provider.tenant)
+    meta = provider.metadata
+    assert meta["revocation_endpoint"] == f"{provider.issuer}/revoke"
+    assert "client_secret_basic" in meta["revocation_endpoint_auth_methods_supported"]
+
+    with OAuth2Client(
+        app.client_id, app.client_secret, scope=USER_SCOPE, redirect_uri=REDIRECT_URI, code_challenge_method="S256"
+    ) as client:
+        verifier = generate_token(48)
+        url, state = client.create_authorization_url(
+            meta["authorization_endpoint"], code_verifier=verifier, nonce="n-1"
+        )
+        returned = sign_in_in_browser(context, url)
+        token = client.fetch_token(
+            meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
+        )
+        assert client.get(meta["userinfo_endpoint"]).status_code == 200
+
+        revoked = client.revoke_token(
+            meta["revocation_endpoint"], token=token["access_token"], token_type_hint="access_token"
+        )
+        assert revoked.status_code == 200, revoked.text
+        refused = client.get(meta["userinfo_endpoint"])
+        assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+        # The grant lives on: the refresh token still works, and its new access token is honoured.
+        refreshed = client.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
+        assert client.get(meta["userinfo_endpoint"]).status_code == 200
+
+        ended = client.revoke_token(meta["revocation_endpoint"], token=refreshed["refresh_token"])
+        assert ended.status_code == 200, ended.text
+        assert client.get(meta["userinfo_endpoint"]).status_code == 401  # the grant's access tokens went with it
+        with pytest.raises(OAuthError) as after:
+            client.refresh_token(meta["token_endpoint"], refresh_token=refreshed["refresh_token"])
+        assert after.value.error == "invalid_grant"
+
+        # Unknown tokens are a quiet 200 (RFC 7009 §2.2).
+        assert client.revoke_token(meta["revocation_endpoint"], token="not-a-token").status_code == 200
 
 
 def test_client_credentials_access_token_claims(live_server, provider):

@@ -117,6 +117,26 @@ def test_revoked_on_a_refused_by_b_on_the_very_next_request(ctx, replicas):
     assert b.get("/t/acme/userinfo", headers=headers).status_code == 401
     assert not _introspect(b, resource, tokens["access_token"])
 
+    # Revocation (RFC 7009) at A of a second sign-in's access token, then of its refresh token: B refuses each
+    # at once, having answered from memory a moment before.
+    second = sign_in(a, "acme", rp.client_id, scope="openid email offline_access")
+    fresh = exchange(a, "acme", rp.client_id, rp.client_secret, second["code"], second["_verifier"])
+    renewed = a.post(
+        "/t/acme/token",
+        data={"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"]},
+        auth=(rp.client_id, rp.client_secret),
+    ).json()
+    for access_token in (fresh["access_token"], renewed["access_token"]):
+        for _ in range(2):
+            assert b.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code == 200
+    revoked = a.post("/t/acme/revoke", data={"token": fresh["access_token"]}, auth=(rp.client_id, rp.client_secret))
+    assert revoked.status_code == 200
+    assert b.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 401
+    assert b.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {renewed['access_token']}"}).status_code == 200
+    ended = a.post("/t/acme/revoke", data={"token": renewed["refresh_token"]}, auth=(rp.client_id, rp.client_secret))
+    assert ended.status_code == 200
+    assert b.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {renewed['access_token']}"}).status_code == 401
+
     # The resource app deleted by another process (as the CLI would): B refuses its credentials at once.
     with session_scope(ctx.sessions) as session:
         client = session.exec(tenant_query(Client, tenant.id).where(Client.id == resource.client_id)).one()

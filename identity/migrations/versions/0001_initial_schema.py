@@ -8,7 +8,7 @@ Create Date: 2026-11-23 18:28:37.380694
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 

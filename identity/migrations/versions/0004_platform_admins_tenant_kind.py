@@ -8,7 +8,7 @@ Create Date: 2026-12-02 10:06:54.986736
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 

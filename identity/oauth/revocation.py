@@ -1,0 +1,109 @@
+"""RFC 7009 token revocation: Authlib's ``RevocationEndpoint`` over our two kinds of token.
+
+Revoking a refresh token revokes its whole grant: every refresh and access token issued from that
+authorization (RFC 7009 §2.1 SHOULD). Revoking an access token refuses that one token, by ``jti``, until
+it expires; its grant (and refresh token) stays. Either way every process refuses it from the commit
+on (``identity.invalidation``). A token that is unknown, expired, already revoked or another tenant's is
+answered 200 and nothing changes (§2.2: the client cannot do anything about it anyway); a token of
+another client of the tenant is ``invalid_grant`` and stays valid: only its own client may revoke it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2 import rfc7009
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
+
+from identity import bearer, grants
+from identity.crypto import sha256_hex
+from identity.db import tenant_query
+from identity.models.grant import RefreshToken
+from tenants import audit
+
+if TYPE_CHECKING:
+    from identity.oauth.server import AuthorizationServer
+
+ACCESS_TOKEN = "access_token"
+REFRESH_TOKEN = "refresh_token"
+
+
+@dataclass(frozen=True)
+class RevocableToken:
+    kind: str  # ACCESS_TOKEN or REFRESH_TOKEN
+    client_id: str
+    grant_id: str | None  # None for a client_credentials access token
+    jti: str = ""  # access tokens
+    expires_at: int = 0  # access tokens
+
+    # Authlib's TokenMixin, as RevocationEndpoint.authenticate_token reads it.
+    def check_client(self, client: Any) -> bool:
+        return bool(self.client_id == client.get_client_id())
+
+
+class RevocationEndpoint(rfc7009.RevocationEndpoint):
+    # Public clients revoke their own tokens with their client_id alone (RFC 7009 §5: a SPA's sign-out).
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    server: AuthorizationServer
+
+    def authenticate_endpoint_client(self, request: Any) -> Any:
+        try:
+            return super().authenticate_endpoint_client(request)
+        except InvalidClientError as error:  # one answer for unknown ids and wrong secrets, as at /introspect
+            raise InvalidClientError(status_code=401, description="Client authentication failed.") from error
+
+    def check_params(self, request: Any, client: Any) -> None:
+        # An unknown token_type_hint is ignored (RFC 7009 §2.1 MAY): we tell our tokens apart ourselves.
+        # (Authlib would refuse it as unsupported_token_type, with a 401.)
+        if "token" not in request.form:
+            raise InvalidRequestError(description="The token parameter is required.")
+
+    def authenticate_token(self, request: Any, client: Any) -> RevocableToken | None:
+        try:
+            found: RevocableToken | None = super().authenticate_token(request, client)
+        except InvalidGrantError as error:
+            raise InvalidGrantError(description="The token was not issued to this client.") from error
+        return found
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> RevocableToken | None:
+        # RFC 7009 §2.1: the hint orders the search; it never limits it.
+        finders = [self._access_token, self._refresh_token]
+        if token_type_hint == REFRESH_TOKEN:
+            finders.reverse()
+        return next((found for find in finders if (found := find(token_string)) is not None), None)
+
+    def revoke_token(self, token: RevocableToken, request: Any) -> None:
+        server = self.server
+        actor = audit.Actor(f"client:{token.client_id}")
+        if token.kind == REFRESH_TOKEN and token.grant_id is not None:
+            revoked = grants.revoke_grant(server.session, server.tenant, token.grant_id)
+            target = f"grant:{token.grant_id}"
+        else:
+            revoked = grants.revoke_access_token(
+                server.session, server.tenant, jti=token.jti, client_id=token.client_id, expires_at=token.expires_at
+            )
+            target = f"access_token:{token.jti}"
+        if revoked:  # revoking what already was changes nothing, and is not an event
+            audit.record(server.session, server.tenant.id, actor, "token.revoked", target, token_type=token.kind)
+
+    # -- lookups --------------------------------------------------------------------------------------
+    def _access_token(self, token: str) -> RevocableToken | None:
+        server = self.server
+        ring = server.ctx.keys.get(server.session, server.tenant)
+        try:
+            verified = bearer.verify(server.ctx, server.tenant, ring, token)
+        except bearer.BearerError:  # not ours, or expired: nothing left to revoke
+            return None
+        if not verified.jti:
+            return None
+        exp = verified.claims.get("exp")
+        return RevocableToken(
+            ACCESS_TOKEN, verified.client_id, verified.grant_id, verified.jti, exp if isinstance(exp, int) else 0
+        )
+
+    def _refresh_token(self, token: str) -> RevocableToken | None:
+        """Any refresh token of the tenant, rotated ones included: the client means to end that grant."""
+        query = tenant_query(RefreshToken, self.server.tenant.id).where(RefreshToken.token_hash == sha256_hex(token))
+        row = self.server.session.exec(query).first()
+        return None if row is None else RevocableToken(REFRESH_TOKEN, row.client_id, row.grant_id)
