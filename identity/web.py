@@ -37,6 +37,8 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# The form_post page submits itself with our own script file (never inline script).
+FORM_POST_CSP = PAGE_CSP.replace("default-src 'none';", "default-src 'none'; script-src 'self';")
 
 
 def app_context(request: Request) -> AppContext:
@@ -119,6 +121,17 @@ def page(request: Request, template: str, context: dict[str, Any], status: int =
     templates = request.app.state.templates
     response: Response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def form_post_page(request: Request, action: str, fields: list[tuple[str, str]], tenant: Any = None) -> Response:
+    """response_mode=form_post: a page that POSTs the authorization response to the client's redirect URI
+    (a script submits it at once; without scripts, the user presses Continue)."""
+    context: dict[str, Any] = {"action": action, "fields": fields}
+    if tenant is not None:
+        context.update(branding_context(tenant), tenant_name=tenant.name)
+    response = page(request, "identity/form_post.html", context)
+    response.headers["Content-Security-Policy"] = FORM_POST_CSP
     return response
 
 

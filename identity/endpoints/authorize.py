@@ -13,18 +13,23 @@ from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from identity import browser as browser_cookies
 from identity.interaction import flows
-from identity.oauth import syntax
+from identity.oauth import response_mode, syntax
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
-from identity.web import app_context, error_page, in_transaction, public_uri, redirect
+from identity.web import app_context, error_page, form_post_page, in_transaction, public_uri, redirect
 
 log = logging.getLogger("identity.authorize")
 
@@ -34,6 +39,7 @@ class Outcome:
     """What the endpoint decided: a redirect (to the client or to a hosted page) or an error page."""
 
     location: str | None = None
+    form: list[tuple[str, str]] | None = None  # response_mode=form_post: POST these to ``location``
     error_title: str | None = None
     error_message: str | None = None
     error_code: str | None = None
@@ -45,7 +51,8 @@ def to_client(server: AuthorizationServer, request: PlainOAuth2Request, error: O
     if error.redirect_uri:
         result: OAuthResponse = server.handle_error_response(request, error)
         location = add_params_to_uri(result.location or error.redirect_uri, [("iss", server.issuer)])
-        return Outcome(location=location)
+        back = response_mode.deliver(location, response_mode.requested(request.payload.data))
+        return Outcome(location=back.location, form=back.form)
     # Nothing from the request is echoed on our page (a phishing link could use it); details go to the log.
     log.info(
         "authorization request refused",
@@ -80,6 +87,8 @@ def authorize_request(
     try:
         grant = server.get_consent_grant(request, end_user=signed_in.user if signed_in else None)
         data = request.payload.data
+        _refuse_request_objects(data, grant.redirect_uri)
+        response_mode.check(data, grant.redirect_uri)
         prompts = split(data.get("prompt"))
         max_age = _max_age(data.get("max_age"), grant.redirect_uri)
         step = flows.next_step(
@@ -101,7 +110,10 @@ def authorize_request(
         result = flows.finish(
             server, request, user=signed_in.user, auth_time=signed_in.auth_time, granted_scope=granted
         )
-        return Outcome(location=result.location)
+        if result.location is None:
+            return Outcome()
+        back = response_mode.deliver(result.location, response_mode.requested(data))
+        return Outcome(location=back.location, form=back.form)
     except OAuth2Error as error:
         error.state = request.payload.state
         return to_client(server, request, error)
@@ -127,6 +139,17 @@ def _malformed(server: AuthorizationServer, request: PlainOAuth2Request) -> Outc
     if client is not None and redirect_uri and client.check_redirect_uri(redirect_uri):
         error.redirect_uri, error.state = redirect_uri, state
     return to_client(server, request, error)
+
+
+def _refuse_request_objects(data: dict[str, Any], redirect_uri: str) -> None:
+    """OIDC Core §6: request objects are not supported (discovery says so); a request that sends one is
+    refused with the error that names it, not served without what the object asked for."""
+    if "request" in data:
+        raise RequestNotSupportedError(
+            "Request objects (the request parameter) are not supported.", redirect_uri=redirect_uri
+        )
+    if "request_uri" in data:
+        raise RequestURINotSupportedError("The request_uri parameter is not supported.", redirect_uri=redirect_uri)
 
 
 def _max_age(value: str | None, redirect_uri: str) -> int | None:
@@ -188,7 +211,10 @@ async def authorize(request: Request) -> Response:
             outcome.tenant_name,
             code=outcome.error_code,
         )
-    response = redirect(outcome.location)
+    if outcome.form is not None:
+        response = form_post_page(request, outcome.location, outcome.form, tenant)
+    else:
+        response = redirect(outcome.location)
     if new_browser:
         browser_cookies.cookies(request).set_browser_id(response, tenant, browser_id)
     return response

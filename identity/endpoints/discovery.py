@@ -14,6 +14,7 @@ from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
 from identity.models.tenant import Tenant
+from identity.oauth import response_mode
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.oauth.revocation import RevocationEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
@@ -29,7 +30,7 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "scopes_supported": scopes,
         "response_types_supported": ["code"] if "authorization_code" in tenant.allowed_grant_types else [],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(response_mode.MODES),
         "grant_types_supported": [g for g in SUPPORTED_GRANT_TYPES if g in tenant.allowed_grant_types],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

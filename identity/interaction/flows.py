@@ -35,6 +35,7 @@ LOGIN = "login"
 CONSENT = "consent"
 FINISH = "finish"
 FLOW_TTL = 30 * 60
+MAX_LOGIN_HINT = 320  # the longest email address
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,13 @@ def params_of(flow: AuthorizationRequest) -> list[tuple[str, str]]:
 
 def requested_scopes(flow: AuthorizationRequest) -> list[str]:
     return split(dict(params_of(flow)).get("scope"))
+
+
+def login_hint(flow: AuthorizationRequest) -> str:
+    """OIDC Core §3.1.2.1 ``login_hint``: what the client believes the user signs in with; the login page
+    prefills the email field with it (when it is one) and the user may change it."""
+    hint = dict(params_of(flow)).get("login_hint", "")
+    return hint if "@" in hint and len(hint) <= MAX_LOGIN_HINT else ""
 
 
 def stored_prompts(flow: AuthorizationRequest) -> list[str]:

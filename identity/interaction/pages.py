@@ -19,10 +19,11 @@ from identity.interaction.signin import PasswordSignIn
 from identity.models.client import Client
 from identity.models.tenant import Tenant
 from identity.models.user import User
+from identity.oauth import response_mode
 from identity.oauth.server import AuthorizationServer
 from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
 from identity.users import find_user_by_email
-from identity.web import app_context, error_page, in_transaction, page, redirect
+from identity.web import app_context, error_page, form_post_page, in_transaction, page, redirect
 from tenants import audit
 
 BAD_CREDENTIALS = "The email or password is incorrect."
@@ -39,12 +40,15 @@ class View:
     context: dict[str, Any] = field(default_factory=dict)
     status: int = 200
     location: str | None = None
+    form: list[tuple[str, str]] | None = None  # response_mode=form_post: POST these to ``location``
     new_session_id: str | None = None
     tenant: Tenant | None = None
 
 
 def render(request: Request, view: View) -> Response:
-    if view.location is not None:
+    if view.location is not None and view.form is not None:
+        response = form_post_page(request, view.location, view.form, view.tenant)
+    elif view.location is not None:
         response = redirect(view.location, 303)
     elif view.template is None:
         return error_page(request, EXPIRED_TITLE, EXPIRED_MESSAGE, 400, tenant=view.tenant)
@@ -115,7 +119,8 @@ def _finish(
     result = flows.finish(server, oauth_request, user=user, auth_time=auth_time, granted_scope=granted)
     if not result.location:  # the stored request no longer validates (client changed): say so, never redirect
         return View(tenant=server.tenant)
-    return View(location=result.location)
+    back = response_mode.deliver(result.location, response_mode.requested(oauth_request.payload.data))
+    return View(location=back.location, form=back.form, tenant=server.tenant)
 
 
 # -- login ------------------------------------------------------------------------------------------
@@ -131,6 +136,7 @@ async def login_page(request: Request) -> Response:
         if flow is None:
             return View(tenant=tenant)
         context = base_context(request, tenant, flow, client_name(request, session, tenant, flow), "login")
+        context["email"] = flows.login_hint(flow)
         return View("identity/login.html", context, tenant=tenant)
 
     return render(request, await in_transaction(request, work))

@@ -21,12 +21,15 @@ class ClientApp:
 
     def __init__(self) -> None:
         self.arrivals: list[str] = []
+        self.posted: list[dict[str, str]] = []  # the forms POSTed to the redirect URI (response_mode=form_post)
         self.sign_in_link = ""
 
     def __call__(self, route: Route) -> None:
         url = route.request.url
         if url.startswith(REDIRECT_URI):
             self.arrivals.append(url)
+            if route.request.method == "POST":
+                self.posted.append({k: v[0] for k, v in parse_qs(route.request.post_data or "").items()})
             body = "<!doctype html><title>app</title><p>back in the app</p>"
         else:
             link = escape(self.sign_in_link)

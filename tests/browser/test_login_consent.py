@@ -224,6 +224,42 @@ def test_deny_returns_access_denied_with_state_and_iss(site, page, client_app):
     assert "code" not in back
 
 
+def test_form_post_response_mode_posts_the_code_to_the_app(site, page, client_app):
+    """response_mode=form_post: the browser POSTs the response to the redirect URI, submitted by our script
+    file under the page's CSP (no inline script), and the code it carries is redeemable."""
+    blocked: list[str] = []
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    url, params = site.authorize_url(response_mode="form_post")
+    client_app.start(page, url, f"{site.issuer}/login?**")
+    submit_login(page, "alice@example.com", PASSWORD)
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(REDIRECT_URI)
+    assert client_app.arrivals[-1] == REDIRECT_URI  # nothing in the query: all of it in the POST body
+    posted = client_app.posted[-1]
+    assert posted["state"] == params["state"] and posted["iss"] == site.issuer
+    assert site.exchange(posted["code"], params["code_verifier"]).status_code == 200
+    assert blocked == []
+
+
+def test_form_post_without_javascript_has_a_continue_button(site, browser, client_app):
+    context, page = open_page(browser, client_app, java_script_enabled=False)
+    try:
+        url, params = site.authorize_url(response_mode="form_post")
+        client_app.start(page, url, f"{site.issuer}/login?**")
+        submit_login(page, "alice@example.com", PASSWORD)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Allow").click()
+        expect(page.get_by_role("heading", name="Returning to the application")).to_be_visible()
+        shot(page, "form-post-no-script.png")
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url(REDIRECT_URI)
+        assert client_app.posted[-1]["state"] == params["state"]
+    finally:
+        context.close()
+
+
 # -- (d) headers and cookies -------------------------------------------------------------------------
 
 

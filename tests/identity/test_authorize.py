@@ -4,8 +4,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.factories import REDIRECT_URI, make_client, make_tenant, make_user
-from tests.flow import authorize_url, pkce_pair, query_of, sign_in
+from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_tenant, make_user
+from tests.flow import authorize_url, hidden, pkce_pair, query_of, sign_in, submit_login
 
 ISSUER = "http://127.0.0.1:8000/t/acme"
 
@@ -250,3 +250,128 @@ def test_unticked_optional_scope_is_not_granted(http, rp):
     assert "email" not in tokens["scope"].split() and "openid" in tokens["scope"].split()
     info = http.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
     assert "email" not in info and info["name"] == "Alice"
+
+
+@pytest.mark.parametrize(
+    ("name", "error"), [("request", "request_not_supported"), ("request_uri", "request_uri_not_supported")]
+)
+def test_request_objects_are_refused_by_name(http, rp, name, error):
+    """OIDC Core §6.1/§6.2: discovery says neither is supported; a request that sends one is refused."""
+    _, challenge = pkce_pair()
+    value = "eyJhbGciOiJub25lIn0.e30." if name == "request" else "https://rp.example.com/request.jwt"
+    query = error_redirect(http, rp.client_id, code_challenge=challenge, code_challenge_method="S256", **{name: value})
+    assert query["error"] == error and query["state"] == "st4te" and query["iss"] == ISSUER
+    metadata = http.get("/t/acme/.well-known/openid-configuration").json()
+    assert metadata["request_parameter_supported"] is False and metadata["request_uri_parameter_supported"] is False
+
+
+def _login_page(http, rp, **params):
+    _, challenge = pkce_pair()
+    response = http.get(
+        authorize_url("acme", rp.client_id, code_challenge=challenge, code_challenge_method="S256", **params)
+    )
+    assert response.status_code == 302 and "/login?" in response.headers["location"], response.text
+    return http.get(response.headers["location"]).text
+
+
+def test_login_hint_prefills_the_email_field(http, rp):
+    assert 'value="bob@example.com"' in _login_page(http, rp, login_hint="bob@example.com")
+    assert 'value=""' in _login_page(http, rp)
+    # Not an address (an opaque id, a phone number): nothing to prefill.
+    assert 'value=""' in _login_page(http, rp, login_hint="user-1234")
+    # Escaped like any text on the page.
+    page = _login_page(http, rp, login_hint='"><b>x@example.com')
+    assert "<b>x@example.com" not in page and "&#34;&gt;&lt;b&gt;x@example.com" in page
+
+
+def _signed_in_authorize(http, rp, **params):
+    sign_in(http, "acme", rp.client_id)  # login + consent once: the next request finishes at once
+    verifier, challenge = pkce_pair()
+    response = http.get(
+        authorize_url(
+            "acme", rp.client_id, state="st4te", code_challenge=challenge, code_challenge_method="S256", **params
+        )
+    )
+    return response, verifier
+
+
+def test_response_mode_fragment_puts_the_response_in_the_fragment(http, rp):
+    response, verifier = _signed_in_authorize(http, rp, response_mode="fragment")
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith(REDIRECT_URI + "#") and "?" not in location
+    back = query_of("?" + location.split("#", 1)[1])
+    assert back["state"] == "st4te" and back["iss"] == ISSUER and "code" in back
+    token = http.post(
+        "/t/acme/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": back["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+        auth=(rp.client_id, rp.client_secret),
+    )
+    assert token.status_code == 200
+
+
+def test_response_mode_form_post_is_a_self_submitting_page(http, rp):
+    response, _ = _signed_in_authorize(http, rp, response_mode="form_post")
+    assert response.status_code == 200 and "location" not in response.headers
+    html = response.text
+    assert f'<form id="form-post" method="post" action="{REDIRECT_URI}">' in html
+    assert '<input type="hidden" name="state" value="st4te">' in html
+    assert f'<input type="hidden" name="iss" value="{ISSUER}">' in html and 'name="code" value="' in html
+    assert '<script src="/static/js/form_post.js" defer></script>' in html
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["cache-control"] == "no-store"
+    assert http.get("/static/js/form_post.js").status_code == 200
+
+
+def test_response_mode_applies_to_errors_too(http, rp):
+    query_response = http.get(
+        authorize_url("acme", rp.client_id, state="st4te", scope="openid admin:everything", response_mode="fragment")
+    )
+    location = query_response.headers["location"]
+    assert location.startswith(REDIRECT_URI + "#")
+    back = query_of("?" + location.split("#", 1)[1])
+    assert back["error"] == "invalid_scope" and back["state"] == "st4te" and back["iss"] == ISSUER
+
+
+def test_an_unknown_response_mode_is_invalid_request_in_the_query(http, rp):
+    _, challenge = pkce_pair()
+    query = error_redirect(
+        http, rp.client_id, code_challenge=challenge, code_challenge_method="S256", response_mode="web_message"
+    )
+    assert query["error"] == "invalid_request" and "response_mode" in query["error_description"]
+
+
+def test_response_mode_survives_the_login_and_consent_pages(http, rp):
+    """The mode is part of the stored request: the response after sign-in and consent is a form_post page."""
+    _, challenge = pkce_pair()
+    response = http.get(
+        authorize_url(
+            "acme",
+            rp.client_id,
+            state="st4te",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+            response_mode="form_post",
+        )
+    )
+    login = http.get(response.headers["location"])
+    consent_redirect = submit_login(http, "acme", login.text, "alice@example.com", PASSWORD)
+    consent = http.get(consent_redirect.headers["location"])
+    result_page = http.post(
+        "/t/acme/consent",
+        data={
+            "csrf_token": hidden(consent.text, "csrf_token"),
+            "flow": hidden(consent.text, "flow"),
+            "decision": "approve",
+            "scope": ["openid"],
+        },
+    )
+    assert result_page.status_code == 200, result_page.text
+    assert '<input type="hidden" name="state" value="st4te">' in result_page.text
+    assert "script-src 'self'" in result_page.headers["content-security-policy"]

@@ -1,0 +1,60 @@
+"""How the authorization response reaches the client: ``response_mode`` (OAuth 2.0 Multiple Response Type
+Encoding Practices §2.1, OAuth 2.0 Form Post Response Mode).
+
+Authlib builds every response to the client as a redirect with the parameters in the query. Here that
+redirect is re-delivered as the request asked: unchanged (``query``, the code flow's default), with the
+parameters in the fragment (``fragment``), or as a page that POSTs them to the redirect URI
+(``form_post``). The redirect URI's own query, if it has one, stays where it is, byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+
+QUERY, FRAGMENT, FORM_POST = "query", "fragment", "form_post"
+MODES = (QUERY, FRAGMENT, FORM_POST)
+# What an authorization response adds to the redirect URI (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207).
+RESPONSE_PARAMETERS = frozenset({"code", "state", "iss", "error", "error_description", "error_uri"})
+
+
+@dataclass(frozen=True)
+class ToClient:
+    """The way back to the client: a redirect to ``location``, or (``form`` set) a page that POSTs ``form``
+    to ``location``."""
+
+    location: str
+    form: list[tuple[str, str]] | None = None
+
+
+def check(data: dict[str, Any], redirect_uri: str) -> None:
+    """An unknown ``response_mode`` is ``invalid_request``, itself answered in the query."""
+    mode = data.get("response_mode")
+    if mode is not None and mode not in MODES:
+        raise InvalidRequestError(f"response_mode must be one of: {', '.join(MODES)}.", redirect_uri=redirect_uri)
+
+
+def requested(data: dict[str, Any]) -> str:
+    mode = data.get("response_mode")
+    return mode if mode in MODES else QUERY
+
+
+def deliver(location: str, mode: str) -> ToClient:
+    if mode == QUERY:
+        return ToClient(location)
+    parts = urlsplit(location)
+    pieces = [piece for piece in parts.query.split("&") if piece]
+    own = [piece for piece in pieces if _name(piece) not in RESPONSE_PARAMETERS]
+    response = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k in RESPONSE_PARAMETERS]
+    base = urlunsplit(parts._replace(query="&".join(own), fragment=""))
+    if mode == FRAGMENT:
+        return ToClient(f"{base}#{urlencode(response)}")
+    return ToClient(base, response)
+
+
+def _name(piece: str) -> str:
+    parsed = parse_qsl(piece, keep_blank_values=True)
+    return parsed[0][0] if parsed else piece
