@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from identity.changes import access_tokens_revoked, announce, grant_revoked, user_changed
 from identity.clock import now
@@ -164,7 +164,6 @@ def revoke_access_token(session: Session, tenant: Tenant, *, jti: str, client_id
     t = now()
     # Rows of expired tokens serve no purpose: each revocation sweeps the tenant's, so the list stays short.
     session.exec(tenant_delete(RevokedAccessToken, tenant.id).where(col(RevokedAccessToken.expires_at) < t))
-    announce(session, access_tokens_revoked(tenant.id))
     if session.get(RevokedAccessToken, (tenant.id, jti)) is not None:
         return False
     try:
@@ -172,15 +171,14 @@ def revoke_access_token(session: Session, tenant: Tenant, *, jti: str, client_id
             session.add(RevokedAccessToken(tenant_id=tenant.id, jti=jti, client_id=client_id, expires_at=expires_at))
     except IntegrityError:  # revoked at the same moment by another request: revoked either way
         return False
+    announce(session, access_tokens_revoked(tenant.id))  # only a new row changes the cached sets
     return True
 
 
 def revoked_access_tokens(session: Session, tenant_id: str) -> frozenset[str]:
     """The ``jti`` of every revoked access token of the tenant that has not expired yet."""
-    query = select(RevokedAccessToken.jti).where(
-        col(RevokedAccessToken.tenant_id) == tenant_id, col(RevokedAccessToken.expires_at) >= now()
-    )
-    return frozenset(session.exec(query).all())
+    query = tenant_query(RevokedAccessToken, tenant_id).where(col(RevokedAccessToken.expires_at) >= now())
+    return frozenset(row.jti for row in session.exec(query))
 
 
 def is_grant_revoked(session: Session, tenant: Tenant, grant_id: str) -> bool:
@@ -204,12 +202,17 @@ def user_of_live_grant(session: Session, tenant: Tenant, grant_id: str, user_id:
     return session.exec(query).first()
 
 
+def find_refresh_token(session: Session, tenant: Tenant, token: str) -> RefreshToken | None:
+    """The refresh token's row, whatever its state (rotated, expired, grant revoked)."""
+    return session.exec(
+        tenant_query(RefreshToken, tenant.id).where(RefreshToken.token_hash == sha256_hex(token))
+    ).first()
+
+
 def live_refresh_token(session: Session, tenant: Tenant, token: str) -> RefreshToken | None:
     """The refresh token's row if it can still be exchanged: not rotated, not expired, its grant live and its
     user enabled. Reads only (introspection); the token endpoint claims with ``rotate_refresh_token``."""
-    row = session.exec(
-        tenant_query(RefreshToken, tenant.id).where(RefreshToken.token_hash == sha256_hex(token))
-    ).first()
+    row = find_refresh_token(session, tenant, token)
     if row is None or row.rotated_at is not None or row.expires_at < now():
         return None
     return row if user_of_live_grant(session, tenant, row.grant_id, row.user_id) is not None else None

@@ -51,7 +51,7 @@ def to_client(server: AuthorizationServer, request: PlainOAuth2Request, error: O
     if error.redirect_uri:
         result: OAuthResponse = server.handle_error_response(request, error)
         location = add_params_to_uri(result.location or error.redirect_uri, [("iss", server.issuer)])
-        back = response_mode.deliver(location, response_mode.requested(request.payload.data))
+        back = response_mode.back_to_client(request, location)
         return Outcome(location=back.location, form=back.form)
     # Nothing from the request is echoed on our page (a phishing link could use it); details go to the log.
     log.info(
@@ -112,7 +112,7 @@ def authorize_request(
         )
         if result.location is None:
             return Outcome()
-        back = response_mode.deliver(result.location, response_mode.requested(data))
+        back = response_mode.back_to_client(request, result.location)
         return Outcome(location=back.location, form=back.form)
     except OAuth2Error as error:
         error.state = request.payload.state

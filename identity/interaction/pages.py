@@ -119,7 +119,7 @@ def _finish(
     result = flows.finish(server, oauth_request, user=user, auth_time=auth_time, granted_scope=granted)
     if not result.location:  # the stored request no longer validates (client changed): say so, never redirect
         return View(tenant=server.tenant)
-    back = response_mode.deliver(result.location, response_mode.requested(oauth_request.payload.data))
+    back = response_mode.back_to_client(oauth_request, result.location)
     return View(location=back.location, form=back.form, tenant=server.tenant)
 
 

@@ -9,19 +9,13 @@ are opaque: looked up by SHA-256 in the tenant. Anything else, another tenant's 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.oauth2 import rfc7662
-from authlib.oauth2.rfc6749.errors import InvalidClientError
 
 from identity import bearer, grants
 from identity.clock import now
-
-if TYPE_CHECKING:
-    from identity.oauth.server import AuthorizationServer
-
-ACCESS_TOKEN = "access_token"
-REFRESH_TOKEN = "refresh_token"
+from identity.oauth.token_endpoints import ACCESS_TOKEN, REFRESH_TOKEN, TenantTokenEndpoint
 
 
 @dataclass(frozen=True)
@@ -42,24 +36,8 @@ class FoundToken:
         return False
 
 
-class IntrospectionEndpoint(rfc7662.IntrospectionEndpoint):
+class IntrospectionEndpoint(TenantTokenEndpoint, rfc7662.IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # public clients cannot introspect
-    server: AuthorizationServer
-
-    def authenticate_endpoint_client(self, request: Any) -> Any:
-        try:
-            return super().authenticate_endpoint_client(request)
-        except InvalidClientError as error:
-            # Authlib answers an unknown client_secret_post client with 400 and its own wording; here every
-            # failure is the same 401 (RFC 6749 §5.2 allows it): unknown ids and wrong secrets look alike.
-            raise InvalidClientError(status_code=401, description="Client authentication failed.") from error
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
-        # RFC 7662 §2.1: the hint orders the search; it never limits it.
-        finders = [self._access_token, self._refresh_token]
-        if token_type_hint == REFRESH_TOKEN:
-            finders.reverse()
-        return next((found for find in finders if (found := find(token_string)) is not None), None)
 
     def check_permission(self, token: FoundToken, client: Any, request: Any) -> bool:
         """Any of the tenant's confidential clients (its resource servers) may introspect access tokens; a
@@ -70,14 +48,10 @@ class IntrospectionEndpoint(rfc7662.IntrospectionEndpoint):
         return dict(token.claims)
 
     # -- lookups --------------------------------------------------------------------------------------
-    def _access_token(self, token: str) -> FoundToken | None:
+    def access_token(self, token: str) -> FoundToken | None:
         server = self.server
-        ring = server.ctx.keys.get(server.session, server.tenant)
-        try:
-            verified = bearer.verify(server.ctx, server.tenant, ring, token)
-        except bearer.BearerError:
-            return None
-        if not bearer.stands(server.ctx, server.session, server.tenant, verified):
+        verified = self.verified_access_token(token)
+        if verified is None or not bearer.stands(server.ctx, server.session, server.tenant, verified):
             return None
         names = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti")
         claims = verified.claims
@@ -85,7 +59,7 @@ class IntrospectionEndpoint(rfc7662.IntrospectionEndpoint):
             {**{k: claims[k] for k in names if k in claims}, "token_type": "Bearer", "token_use": ACCESS_TOKEN}
         )
 
-    def _refresh_token(self, token: str) -> FoundToken | None:
+    def refresh_token(self, token: str) -> FoundToken | None:
         row = grants.live_refresh_token(self.server.session, self.server.tenant, token)
         if row is None:
             return None

@@ -42,6 +42,11 @@ def requested(data: dict[str, Any]) -> str:
     return mode if mode in MODES else QUERY
 
 
+def back_to_client(request: Any, location: str) -> ToClient:
+    """The redirect Authlib made for this authorization request, delivered in the mode it asked for."""
+    return deliver(location, requested(request.payload.data))
+
+
 def deliver(location: str, mode: str) -> ToClient:
     if mode == QUERY:
         return ToClient(location)

@@ -11,22 +11,14 @@ another client of the tenant is ``invalid_grant`` and stays valid: only its own 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authlib.oauth2 import rfc7009
-from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 
-from identity import bearer, grants
-from identity.crypto import sha256_hex
-from identity.db import tenant_query
-from identity.models.grant import RefreshToken
+from identity import grants
+from identity.oauth.token_endpoints import ACCESS_TOKEN, REFRESH_TOKEN, TenantTokenEndpoint
 from tenants import audit
-
-if TYPE_CHECKING:
-    from identity.oauth.server import AuthorizationServer
-
-ACCESS_TOKEN = "access_token"
-REFRESH_TOKEN = "refresh_token"
 
 
 @dataclass(frozen=True)
@@ -42,16 +34,9 @@ class RevocableToken:
         return bool(self.client_id == client.get_client_id())
 
 
-class RevocationEndpoint(rfc7009.RevocationEndpoint):
+class RevocationEndpoint(TenantTokenEndpoint, rfc7009.RevocationEndpoint):
     # Public clients revoke their own tokens with their client_id alone (RFC 7009 §5: a SPA's sign-out).
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-    server: AuthorizationServer
-
-    def authenticate_endpoint_client(self, request: Any) -> Any:
-        try:
-            return super().authenticate_endpoint_client(request)
-        except InvalidClientError as error:  # one answer for unknown ids and wrong secrets, as at /introspect
-            raise InvalidClientError(status_code=401, description="Client authentication failed.") from error
 
     def check_params(self, request: Any, client: Any) -> None:
         # An unknown token_type_hint is ignored (RFC 7009 §2.1 MAY): we tell our tokens apart ourselves.
@@ -65,13 +50,6 @@ class RevocationEndpoint(rfc7009.RevocationEndpoint):
         except InvalidGrantError as error:
             raise InvalidGrantError(description="The token was not issued to this client.") from error
         return found
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> RevocableToken | None:
-        # RFC 7009 §2.1: the hint orders the search; it never limits it.
-        finders = [self._access_token, self._refresh_token]
-        if token_type_hint == REFRESH_TOKEN:
-            finders.reverse()
-        return next((found for find in finders if (found := find(token_string)) is not None), None)
 
     def revoke_token(self, token: RevocableToken, request: Any) -> None:
         server = self.server
@@ -88,22 +66,16 @@ class RevocationEndpoint(rfc7009.RevocationEndpoint):
             audit.record(server.session, server.tenant.id, actor, "token.revoked", target, token_type=token.kind)
 
     # -- lookups --------------------------------------------------------------------------------------
-    def _access_token(self, token: str) -> RevocableToken | None:
-        server = self.server
-        ring = server.ctx.keys.get(server.session, server.tenant)
-        try:
-            verified = bearer.verify(server.ctx, server.tenant, ring, token)
-        except bearer.BearerError:  # not ours, or expired: nothing left to revoke
-            return None
-        if not verified.jti:
+    def access_token(self, token: str) -> RevocableToken | None:
+        verified = self.verified_access_token(token)  # None: not ours, or expired: nothing left to revoke
+        if verified is None or not verified.jti:
             return None
         exp = verified.claims.get("exp")
         return RevocableToken(
             ACCESS_TOKEN, verified.client_id, verified.grant_id, verified.jti, exp if isinstance(exp, int) else 0
         )
 
-    def _refresh_token(self, token: str) -> RevocableToken | None:
+    def refresh_token(self, token: str) -> RevocableToken | None:
         """Any refresh token of the tenant, rotated ones included: the client means to end that grant."""
-        query = tenant_query(RefreshToken, self.server.tenant.id).where(RefreshToken.token_hash == sha256_hex(token))
-        row = self.server.session.exec(query).first()
+        row = grants.find_refresh_token(self.server.session, self.server.tenant, token)
         return None if row is None else RevocableToken(REFRESH_TOKEN, row.client_id, row.grant_id)
