@@ -5,11 +5,8 @@ JWKS, the token endpoint and userinfo are called over real HTTP, the pages are c
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
-from html import escape
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -18,25 +15,19 @@ from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from identity.models.tenant import Tenant
-from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_scope, make_tenant, make_user
+from tests.factories import REDIRECT_URI, make_client, make_scope, make_tenant, make_user
+from tests.flow import query_of
+from tests.interop.helpers import context as context  # the fixture: a fresh browser profile per test
+from tests.interop.helpers import sign_in_in_browser
 
 pytestmark = pytest.mark.browser
 
 USER_SCOPE = "openid profile email offline_access"
 
 
-# -- fixtures: the browser, a fresh profile per test, the provider's published metadata ------------
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    profile = browser.new_context()
-    profile.set_default_timeout(10_000)
-    yield profile
-    profile.close()
+# -- fixtures: the provider's published metadata --------------------------------------------------
 
 
 @dataclass
@@ -68,47 +59,6 @@ def provider(live_server) -> Provider:  # type: ignore[no-untyped-def]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def sign_in_in_browser(context: BrowserContext, authorization_url: str, email: str = "alice@example.com") -> str:
-    """Open the app, click its "Sign in" link (to the authorization URL), sign in on the hosted page, allow on
-    the consent page if it is shown; returns the URL the browser was sent back to (the redirect URI).
-
-    https://app.example.com does not exist: the route answers for it (its home page with the link, a tiny
-    page at the callback). With this Playwright and Chromium, a route sees a redirect to the app only
-    while a ``wait_for_url`` for that very destination is pending: so every step names where it lands."""
-    captured: list[str] = []
-
-    def app(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(REDIRECT_URI):
-            captured.append(url)
-            body = "<!doctype html><title>app</title><p>signed in</p>"
-        else:
-            link = escape(authorization_url)
-            body = f'<!doctype html><title>app</title><a id="sign-in" href="{link}">Sign in</a>'
-        route.fulfill(status=200, content_type="text/html", body=body)
-
-    page: Page = context.new_page()
-    page.route("https://app.example.com/**", app)
-    issuer = authorization_url.split("/authorize?")[0]
-    page.goto("https://app.example.com/")
-    page.click("#sign-in")
-    page.wait_for_url(f"{issuer}/login?**")  # nobody is signed in yet: the hosted login page
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: url.startswith((f"{issuer}/consent?", f"{REDIRECT_URI}?")))
-    if "/consent?" in page.url:
-        page.click("button[name=decision][value=approve]")
-        page.wait_for_url(f"{REDIRECT_URI}?**")
-    page.close()
-    assert len(captured) == 1, captured
-    return captured[0]
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 def validated_id_token(
