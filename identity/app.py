@@ -21,6 +21,7 @@ from identity.errors import HANDLERS
 from identity.fastlane import FastLane, lanes_of
 from identity.invalidation import Listener
 from identity.logging import configure_logging
+from identity.logout_delivery import Wakeup, deliver_forever
 from identity.password_service import PasswordVerifier
 from identity.routes import root_routes, tenant_routes
 from identity.settings import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             await anyio.to_thread.run_sync(listener.start)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage_forever, ctx)
+            tasks.start_soon(deliver_forever, ctx, _app.state.logout_wakeup)
             # Everything built at startup (modules, templates, the app) stays for the process's life: moved
             # out of the collector's generations, full collections no longer walk it (shorter pauses, p99).
             gc.freeze()
@@ -92,5 +94,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.ctx = ctx
     app.state.templates = make_templates()
     app.state.cookies = Cookies(settings)
+    app.state.logout_wakeup = Wakeup()  # identity.web.logout_queued sets it
     app.state.passwords = PasswordVerifier(settings.password_hash_concurrency, settings.password_socket)
     return app

@@ -93,6 +93,9 @@ class Cookies:
     def set_session(self, response: Response, tenant: Tenant, session_id: str) -> None:
         self._write(response, tenant, SESSION_COOKIE, session_id, SESSION_TTL)
 
+    def clear_session(self, response: Response, tenant: Tenant) -> None:
+        response.delete_cookie(SESSION_COOKIE, path=self._path(tenant), secure=self.settings.secure_cookies)
+
 
 def cookies(request: Request) -> Cookies:
     """The app's cookie jar (built once in ``create_app`` from the settings)."""
@@ -104,6 +107,13 @@ def cookies(request: Request) -> Cookies:
 class SignedIn:
     user: User
     auth_time: int
+    sid: str | None = None  # the session's public name (None for sessions older than sids)
+
+
+def session_sid(session_id: str) -> str:
+    """The public name of a session (the ``sid`` claim): one-way from its secret id, so it can be shown to
+    clients, and distinct from ``id_hash``, which is the row's lookup key."""
+    return sha256_hex(f"sid:{session_id}")[:32]
 
 
 def start_session(db: Session, tenant: Tenant, user: User, previous_id: str | None) -> str:
@@ -116,6 +126,7 @@ def start_session(db: Session, tenant: Tenant, user: User, previous_id: str | No
         BrowserSession(
             tenant_id=tenant.id,
             id_hash=sha256_hex(session_id),
+            sid=session_sid(session_id),
             user_id=user.id,
             auth_time=t,
             expires_at=t + SESSION_TTL,
@@ -136,7 +147,7 @@ def current_user(db: Session, tenant: Tenant, session_id: str | None) -> SignedI
     user = db.exec(tenant_query(User, tenant.id).where(User.id == row.user_id)).first()
     if user is None or user.disabled:
         return None
-    return SignedIn(user, row.auth_time)
+    return SignedIn(user, row.auth_time, row.sid or None)
 
 
 def end_session(db: Session, tenant: Tenant, session_id: str) -> None:

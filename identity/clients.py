@@ -77,6 +77,19 @@ def redirect_uri_problem(uri: str, *, dev: bool) -> str | None:
     return "a custom scheme must be a reversed domain name such as com.example.app:/callback (RFC 8252)"
 
 
+def logout_uri_problem(uri: str, *, dev: bool) -> str | None:
+    """Why ``uri`` cannot be a back- or front-channel logout URI, or None: an absolute https URL (http on
+    loopback, and localhost in dev), which may carry a query but no fragment (Back-Channel Logout §2.2,
+    Front-Channel Logout §2). The provider calls back-channel URIs itself: ``identity.logout_delivery``
+    also refuses private addresses in prod when it sends."""
+    if len(uri) > URI_MAX:
+        return f"is too long ({URI_MAX} characters at most)"
+    scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
+    if scheme not in {"https", "http"}:
+        return "must be an https URL"
+    return redirect_uri_problem(uri, dev=dev)
+
+
 def _is_loopback_ip(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -112,6 +125,8 @@ class ClientSpec:
     description: str = ""
     logo_url: str = ""
     post_logout_redirect_uris: list[str] = field(default_factory=list)
+    backchannel_logout_uri: str = ""
+    frontchannel_logout_uri: str = ""
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
 
@@ -162,6 +177,12 @@ class ClientSpec:
             problem = redirect_uri_problem(uri, dev=dev)
             if problem:
                 add("post_logout_redirect_uris", f"post-logout redirect URI {uri!r} {problem}")
+        for name in ("backchannel_logout_uri", "frontchannel_logout_uri"):
+            uri = getattr(self, name).strip()
+            setattr(self, name, uri)
+            problem = logout_uri_problem(uri, dev=dev) if uri else None
+            if problem:
+                add(name, f"{name.split('_')[0]} logout URI {problem}")
         if self.scopes is None:
             self.scopes = DEFAULT_USER_SCOPES if "authorization_code" in grant_types else []
         self.scopes = list(dict.fromkeys(self.scopes))
@@ -190,6 +211,10 @@ class ClientSpec:
         client.name, client.app_type, client.description = self.name, self.app_type, self.description.strip()
         client.logo_url, client.redirect_uris = self.logo_url, self.redirect_uris
         client.post_logout_redirect_uris = self.post_logout_redirect_uris
+        client.backchannel_logout_uri, client.frontchannel_logout_uri = (
+            self.backchannel_logout_uri,
+            self.frontchannel_logout_uri,
+        )
         client.grant_types, client.scopes = list(self.grant_types or []), list(self.scopes or [])
         client.access_token_ttl, client.refresh_token_ttl = self.access_token_ttl, self.refresh_token_ttl
 

@@ -40,6 +40,7 @@ def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> Auth
         user_id=request.user.id,
         scope=request.scope,
         auth_time=request.auth_time or now(),
+        sid=request.sid,
     )
     session.add(grant)
     session.flush()  # the code references the grant
@@ -56,6 +57,7 @@ def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> Auth
         code_challenge=data.get("code_challenge"),
         code_challenge_method=data.get("code_challenge_method"),
         auth_time=grant.auth_time,
+        sid=grant.sid,
         expires_at=now() + CODE_TTL,
     )
     session.add(row)
@@ -186,9 +188,9 @@ def is_grant_revoked(session: Session, tenant: Tenant, grant_id: str) -> bool:
     return grant is None or grant.revoked_at is not None
 
 
-def grant_auth_time(session: Session, tenant: Tenant, refresh_token: RefreshToken) -> int:
-    grant = session.exec(tenant_query(Grant, tenant.id).where(Grant.id == refresh_token.grant_id)).one()
-    return grant.auth_time
+def grant_of(session: Session, tenant: Tenant, refresh_token: RefreshToken) -> Grant:
+    """The grant a refresh token belongs to (its auth_time and sid go into the refreshed ID token)."""
+    return session.exec(tenant_query(Grant, tenant.id).where(Grant.id == refresh_token.grant_id)).one()
 
 
 def user_of_live_grant(session: Session, tenant: Tenant, grant_id: str, user_id: str) -> User | None:

@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from identity.endpoints import authorize, branding, discovery, token, token_status, userinfo
 from identity.fastlane import Endpoint, discovery_lane, jwks_lane, token_lane, userinfo_lane
-from identity.interaction import pages, register
+from identity.interaction import logout, pages, register
 
 tenant_routes = [
     Endpoint("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"], fast=discovery_lane),
@@ -25,6 +25,8 @@ tenant_routes = [
     Endpoint("/token", token.token, methods=["POST"], fast=token_lane),
     Route("/introspect", token_status.introspect, methods=["POST"]),
     Route("/revoke", token_status.revoke, methods=["POST"]),
+    Route("/logout", logout.logout, methods=["GET", "POST"]),
+    Route("/logout/confirm", logout.logout_confirm, methods=["POST"]),
     Endpoint("/userinfo", userinfo.userinfo, methods=["GET", "POST"], fast=userinfo_lane),
     Route("/branding.css", branding.branding_stylesheet, methods=["GET"]),
 ]

@@ -52,7 +52,7 @@ def token_audience(issuer: str, public_url: str, scopes: list[str]) -> str:
 REQUIRED_ON_CONSENT = {OPENID}
 
 CLAIMS_SUPPORTED = sorted(
-    {"iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp"}
+    {"iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid"}
     | {claim for _, claims in STANDARD_SCOPES.values() for claim in claims}
 )
 

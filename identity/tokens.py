@@ -25,6 +25,9 @@ from identity.crypto import random_token
 from identity.keys import SUPPORTED_ALGS, KeyRing
 
 ACCESS_TOKEN_TYPE = "at+jwt"
+LOGOUT_TOKEN_TYPE = "logout+jwt"
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_TTL = 120
 CLOCK_SKEW = 30
 
 
@@ -107,8 +110,10 @@ class Signer:
         nonce: str | None,
         access_token: str | None,
         user_claims: dict[str, Any],
+        sid: str | None = None,
     ) -> str:
-        """OIDC Core §2 and §3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, at_hash, azp."""
+        """OIDC Core §2 and §3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, at_hash, azp; and ``sid``, the
+        OP session (OIDC Front-Channel Logout §3, Back-Channel Logout §2.1)."""
         issued = now()
         claims: dict[str, Any] = {
             **user_claims,
@@ -122,9 +127,49 @@ class Signer:
         }
         if nonce:
             claims["nonce"] = nonce
+        if sid:
+            claims["sid"] = sid
         if access_token:
             claims["at_hash"] = create_half_hash(access_token, self.id_token_alg).decode()
         return self._sign("JWT", claims, self.id_token_alg)
+
+    def logout_token(self, *, client_id: str, subject: str, sid: str | None, ttl: int = LOGOUT_TOKEN_TTL) -> str:
+        """OIDC Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, and sub and/or sid; never a
+        nonce, so no RP can mistake it for an ID token (and its ``typ`` says what it is, §2.4)."""
+        issued = now()
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": client_id,
+            "sub": subject,
+            "iat": issued,
+            "exp": issued + ttl,
+            "jti": random_token(16),
+            "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+        }
+        if sid:
+            claims["sid"] = sid
+        return self._sign(LOGOUT_TOKEN_TYPE, claims, self.id_token_alg)
+
+
+class InvalidIdTokenHint(ValueError):
+    """An ``id_token_hint`` this tenant did not issue (or not an ID token). The message is safe to show."""
+
+
+def verify_id_token_hint(token: str, issuer: str, ring: KeyRing) -> dict[str, Any]:
+    """An ID token we issued, by signature (our published keys) and issuer. Its expiry is not checked: OIDC
+    RP-Initiated Logout §2 has the OP accept an expired ID token as the hint of who is signing out."""
+    try:
+        decoded = jwt.decode(token, ring.verification, registry=_registry(*SUPPORTED_ALGS))
+    except (JoseError, ValueError, TypeError, json.JSONDecodeError) as error:
+        raise InvalidIdTokenHint("The id_token_hint is malformed or its signature is invalid") from error
+    claims = decoded.claims
+    if decoded.header.get("typ") != "JWT" or "aud" not in claims:  # ours are typed; access tokens say at+jwt
+        raise InvalidIdTokenHint("The id_token_hint is not an ID token")
+    if claims.get("iss") != issuer:
+        raise InvalidIdTokenHint("The id_token_hint was issued by another issuer")
+    if not isinstance(claims.get("sub"), str):
+        raise InvalidIdTokenHint("The id_token_hint has no subject")
+    return claims
 
 
 class InvalidAccessToken(ValueError):

@@ -54,6 +54,7 @@ def make_client(
     public: bool = False,
     grant_types: list[str] | None = None,
     scopes: list[str] | None = None,
+    **metadata: object,
 ) -> AppCredentials:
     with session_scope(ctx.sessions) as session:
         new = register_client(
@@ -66,6 +67,7 @@ def make_client(
             grant_types=grant_types,
             scopes=scopes,
             dev=True,
+            **metadata,
         )
         return AppCredentials(new.client, new.client.id, new.client_secret)
 

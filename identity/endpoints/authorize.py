@@ -108,7 +108,12 @@ def authorize_request(
             return _interaction(server, request, browser_id, step.name, signed_in)
         granted = step.granted_scope
         result = flows.finish(
-            server, request, user=signed_in.user, auth_time=signed_in.auth_time, granted_scope=granted
+            server,
+            request,
+            user=signed_in.user,
+            auth_time=signed_in.auth_time,
+            granted_scope=granted,
+            sid=signed_in.sid,
         )
         if result.location is None:
             return Outcome()
@@ -178,6 +183,7 @@ def _interaction(
         state=state,
         user=signed_in.user if signed_in else None,
         auth_time=signed_in.auth_time if signed_in else None,
+        sid=signed_in.sid if signed_in else None,
     )
     page = "login" if state == flows.LOGIN else "consent"
     return Outcome(location=f"{server.issuer}/{page}?" + urlencode({"flow": flow.id}))

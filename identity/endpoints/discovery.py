@@ -38,6 +38,12 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": IntrospectionEndpoint.CLIENT_AUTH_METHODS,
         "revocation_endpoint": f"{issuer}/revoke",
         "revocation_endpoint_auth_methods_supported": RevocationEndpoint.CLIENT_AUTH_METHODS,
+        # OIDC RP-Initiated, Front-Channel and Back-Channel Logout 1.0 (identity.interaction.logout, .sessions).
+        "end_session_endpoint": f"{issuer}/logout",
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [tenant.id_token_alg],
         "claims_supported": CLAIMS_SUPPORTED,

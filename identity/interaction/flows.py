@@ -81,6 +81,7 @@ def start(
     state: str,
     user: User | None = None,
     auth_time: int | None = None,
+    sid: str | None = None,
 ) -> AuthorizationRequest:
     # Expired requests of this tenant go when new ones come: the table never grows without bound.
     session.exec(tenant_delete(AuthorizationRequest, tenant.id).where(col(AuthorizationRequest.expires_at) < now()))
@@ -92,6 +93,7 @@ def start(
         state=state,
         user_id=user.id if user else None,
         auth_time=auth_time,
+        sid=sid,
         expires_at=now() + FLOW_TTL,
     )
     session.add(flow)
@@ -186,6 +188,7 @@ def finish(
     user: User | None,
     auth_time: int | None,
     granted_scope: str | None,
+    sid: str | None = None,
 ) -> OAuthResponse:
     """Issue the code for the granted scope (or ``access_denied`` when ``user`` is None) and redirect.
 
@@ -194,7 +197,7 @@ def finish(
     if granted_scope is not None:
         request = narrowed(request, granted_scope)
     grant = server.get_consent_grant(request, end_user=user)
-    request.auth_time = auth_time
+    request.auth_time, request.sid = auth_time, sid
     response: OAuthResponse = server.create_authorization_response(request, grant_user=user, grant=grant)
     return response
 

@@ -83,12 +83,12 @@ def client_name(request: Request, session: Session, tenant: Tenant, flow: Any) -
     return client.name if client else ""
 
 
-def after_login(server: AuthorizationServer, request: Request, flow: Any, user: User, auth_time: int) -> View:
+def after_login(server: AuthorizationServer, request: Request, flow: Any, user: User, auth_time: int, sid: str) -> View:
     """The same decision as /authorize, now that the user has signed in: straight back to the client, or
     the consent page (not remembered, or ``prompt=consent``)."""
     client = client_of(request, server.session, server.tenant, flow)
     if client is None:  # deleted meanwhile: the replayed request is refused without a redirect
-        return _finish(server, request, flow, user, auth_time, None)
+        return _finish(server, request, flow, user, auth_time, None, sid)
     step = flows.next_step(
         server.session,
         server.tenant,
@@ -100,8 +100,8 @@ def after_login(server: AuthorizationServer, request: Request, flow: Any, user: 
         max_age=None,
     )
     if step.name == flows.FINISH and flow.state == flows.LOGIN:
-        return _finish(server, request, flow, user, auth_time, step.granted_scope)
-    flow.state, flow.user_id, flow.auth_time = flows.CONSENT, user.id, auth_time
+        return _finish(server, request, flow, user, auth_time, step.granted_scope, sid)
+    flow.state, flow.user_id, flow.auth_time, flow.sid = flows.CONSENT, user.id, auth_time, sid
     server.session.add(flow)
     return View(location=f"{server.issuer}/consent?" + urlencode({"flow": flow.id}))
 
@@ -113,10 +113,11 @@ def _finish(
     user: User | None,
     auth_time: int | None,
     granted: str | None,
+    sid: str | None = None,
 ) -> View:
     oauth_request = flows.replay(flow, f"{server.issuer}/authorize", dict(request.headers))
     flows.discard(server.session, flow)
-    result = flows.finish(server, oauth_request, user=user, auth_time=auth_time, granted_scope=granted)
+    result = flows.finish(server, oauth_request, user=user, auth_time=auth_time, granted_scope=granted, sid=sid)
     if not result.location:  # the stored request no longer validates (client changed): say so, never redirect
         return View(tenant=server.tenant)
     back = response_mode.back_to_client(oauth_request, result.location)
@@ -177,7 +178,7 @@ async def login_submit(request: Request) -> Response:
         )
         session_id = browser_cookies.start_session(session, tenant, user, cookies(request).session_id(request))
         server = AuthorizationServer(ctx, session, tenant)
-        view = after_login(server, request, flow, user, now())
+        view = after_login(server, request, flow, user, now(), browser_cookies.session_sid(session_id))
         view.new_session_id, view.tenant = session_id, tenant
         return view
 
@@ -252,6 +253,6 @@ async def consent_submit(request: Request) -> Response:
             return _finish(server, request, flow, None, None, None)
         flows.remember(session, tenant, user.id, flow.client_id, requested, granted)
         audit.record(session, tenant.id, user_actor(user, ip), "consent.granted", target, scopes=granted)
-        return _finish(server, request, flow, user, flow.auth_time, " ".join(granted))
+        return _finish(server, request, flow, user, flow.auth_time, " ".join(granted), flow.sid)
 
     return render(request, await in_transaction(request, work))

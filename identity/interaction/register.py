@@ -70,7 +70,8 @@ async def register_submit(request: Request) -> Response:
             return _view(request, session, tenant, flow, values=values, errors={field: str(error)})
         audit.record(session, tenant.id, audit.Actor(f"user:{user.id} {user.email}", ip), "user.registered", user.id)
         session_id = browser_cookies.start_session(session, tenant, user, cookies(request).session_id(request))
-        view = after_login(AuthorizationServer(ctx, session, tenant), request, flow, user, now())
+        server = AuthorizationServer(ctx, session, tenant)
+        view = after_login(server, request, flow, user, now(), browser_cookies.session_sid(session_id))
         view.new_session_id, view.tenant = session_id, tenant
         return view
 

@@ -3,7 +3,7 @@
 from identity.models.admin import AdminSession, PlatformAdmin
 from identity.models.audit import AuditEvent
 from identity.models.client import Client
-from identity.models.grant import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken
+from identity.models.grant import AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RevokedAccessToken
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle
 from identity.models.key import SigningKey
 from identity.models.team import Invitation, Membership
@@ -23,6 +23,7 @@ __all__ = [
     "Consent",
     "Grant",
     "LoginThrottle",
+    "LogoutDelivery",
     "RefreshToken",
     "RevokedAccessToken",
     "SigningKey",

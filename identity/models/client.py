@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger
+from sqlalchemy import JSON, BigInteger, Text
 from sqlmodel import Field
 
 from identity.clock import now
@@ -29,6 +29,9 @@ class Client(TenantOwned, table=True):
     description: str = Field(default="", max_length=500)
     logo_url: str = Field(default="", max_length=500)
     post_logout_redirect_uris: list[str] = Field(default_factory=list, sa_type=JSON)
+    # OIDC Back-Channel and Front-Channel Logout 1.0: where the client hears that a session ended ("" = not).
+    backchannel_logout_uri: str = Field(default="", sa_type=Text)
+    frontchannel_logout_uri: str = Field(default="", sa_type=Text)
     # Per-app lifetimes; None means the tenant's default.
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None

@@ -24,13 +24,18 @@ def _owned_by(*targets: tuple[str, str]) -> tuple[ForeignKeyConstraint, ...]:
 
 class Grant(TenantOwned, table=True):
     __tablename__ = "grants"
-    __table_args__ = _owned_by(("client_id", "clients"), ("user_id", "users"))
+    __table_args__ = (
+        *_owned_by(("client_id", "clients"), ("user_id", "users")),
+        Index("ix_grants_sid", "tenant_id", "sid"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     client_id: str = Field(max_length=64)
     user_id: str = Field(max_length=32)
     scope: str = Field(sa_type=Text)
     auth_time: int = Field(sa_type=BigInteger)
+    # The browser session (its public ``sid``) the user authorized in: logout ends it and tells the client.
+    sid: str | None = Field(default=None, max_length=64)
     created_at: int = Field(default_factory=now, sa_type=BigInteger)
     revoked_at: int | None = Field(default=None, sa_type=BigInteger)
 
@@ -52,6 +57,7 @@ class AuthorizationCode(TenantOwned, table=True):
     code_challenge: str | None = Field(default=None, max_length=128)
     code_challenge_method: str | None = Field(default=None, max_length=10)
     auth_time: int = Field(sa_type=BigInteger)
+    sid: str | None = Field(default=None, max_length=64)
     expires_at: int = Field(sa_type=BigInteger)
     consumed_at: int | None = Field(default=None, sa_type=BigInteger)
 
@@ -114,3 +120,29 @@ class RevokedAccessToken(TenantOwned, table=True):
     client_id: str = Field(max_length=64)
     expires_at: int = Field(sa_type=BigInteger)  # the token's exp: after it, the row is deleted
     revoked_at: int = Field(default_factory=now, sa_type=BigInteger)
+
+
+class LogoutDelivery(TenantOwned, table=True):
+    """A back-channel logout notification (OIDC Back-Channel Logout 1.0) waiting for, or done with, delivery
+    to a client's ``backchannel_logout_uri``: an outbox, so it survives a restart and an RP that is down, with
+    bounded retries; the portal shows each client's recent deliveries. The logout token is signed at each
+    attempt, so a retry never carries an expired one."""
+
+    __tablename__ = "logout_deliveries"
+    __table_args__ = (
+        *_owned_by(("client_id", "clients")),
+        Index("ix_logout_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_logout_deliveries_client", "tenant_id", "client_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    client_id: str = Field(max_length=64)
+    uri: str = Field(sa_type=Text)
+    user_id: str = Field(max_length=32)
+    sid: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="pending", max_length=20)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: int = Field(default_factory=now, sa_type=BigInteger)
+    last_error: str = Field(default="", max_length=500)
+    created_at: int = Field(default_factory=now, sa_type=BigInteger)
+    delivered_at: int | None = Field(default=None, sa_type=BigInteger)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Text
+from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Index, Text
 from sqlmodel import Field
 
 from identity.clock import now
@@ -16,12 +16,19 @@ def _user_fk() -> ForeignKeyConstraint:
 
 
 class BrowserSession(TenantOwned, table=True):
-    """A signed-in browser. The cookie carries the session id; only its SHA-256 is stored."""
+    """A signed-in browser. The cookie carries the session id; only its SHA-256 is stored. ``sid`` is the
+    session's public name (OIDC Front- and Back-Channel Logout): in ID tokens and logout notifications, and
+    derived from the id one way, so knowing it gives nobody the cookie."""
 
     __tablename__ = "browser_sessions"
-    __table_args__ = (_user_fk(),)
+    __table_args__ = (
+        _user_fk(),
+        Index("ix_browser_sessions_sid", "tenant_id", "sid"),
+        Index("ix_browser_sessions_user", "tenant_id", "user_id"),
+    )
 
     id_hash: str = Field(primary_key=True, max_length=64)
+    sid: str = Field(default="", max_length=64)
     user_id: str = Field(max_length=32)
     auth_time: int = Field(sa_type=BigInteger)
     created_at: int = Field(default_factory=now, sa_type=BigInteger)
@@ -41,6 +48,7 @@ class AuthorizationRequest(TenantOwned, table=True):
     state: str = Field(max_length=20)
     user_id: str | None = Field(default=None, max_length=32)
     auth_time: int | None = Field(default=None, sa_type=BigInteger)
+    sid: str | None = Field(default=None, max_length=64)  # the session the user signed in with
     granted_scope: str | None = Field(default=None, sa_type=Text)
     created_at: int = Field(default_factory=now, sa_type=BigInteger)
     expires_at: int = Field(sa_type=BigInteger)

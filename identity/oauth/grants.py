@@ -156,7 +156,7 @@ class OpenIDCode(AuthlibOpenIDCode):
         token: dict[str, Any] = response[1]  # (status, body, headers)
         if OPENID in split(token.get("scope")):
             code = grant.request.authorization_code
-            token["id_token"] = self.server.id_token(grant.request, token, code.auth_time, code.nonce)
+            token["id_token"] = self.server.id_token(grant.request, token, code.auth_time, code.nonce, code.sid)
         return token
 
 
@@ -172,6 +172,6 @@ class RefreshIdToken:
     def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
         token: dict[str, Any] = response[1]  # (status, body, headers)
         if OPENID in split(token.get("scope")):
-            auth_time = grants.grant_auth_time(self.server.session, self.server.tenant, grant.request.refresh_token)
-            token["id_token"] = self.server.id_token(grant.request, token, auth_time, None)
+            family = grants.grant_of(self.server.session, self.server.tenant, grant.request.refresh_token)
+            token["id_token"] = self.server.id_token(grant.request, token, family.auth_time, None, family.sid)
         return token

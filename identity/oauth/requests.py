@@ -49,6 +49,7 @@ class PlainOAuth2Request(OAuth2Request):
         self._args = {key: value for key, value in query}
         self._form = {key: value for key, value in form}
         self.auth_time: int | None = None  # set when a signed-in user grants the request
+        self.sid: str | None = None  # and the browser session they did it in
 
     @property
     def args(self) -> dict[str, str]:

@@ -141,13 +141,14 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             )
         return token
 
-    def id_token(self, request: Any, token: dict[str, Any], auth_time: int, nonce: str | None) -> str:
+    def id_token(self, request: Any, token: dict[str, Any], auth_time: int, nonce: str | None, sid: str | None) -> str:
         return self.signer.id_token(
             client_id=request.client.id,
             subject=request.user.id,
             ttl=self.tenant.id_token_ttl,
             auth_time=auth_time,
             nonce=nonce,
+            sid=sid,
             access_token=token.get("access_token"),
             user_claims=user_claims(request.user, split(token["scope"])),
         )

@@ -67,6 +67,13 @@ class Out(BaseModel):
 
 Uri = text(clients.URI_MAX, least=1)
 Uris = Annotated[list[Uri], Field(max_length=clients.URIS_MAX)]
+LogoutUri = Annotated[
+    str,
+    Field(
+        max_length=clients.URI_MAX,
+        description="OIDC Back- or Front-Channel Logout URI: https (http on loopback); empty: not notified",
+    ),
+]
 ScopeNames = Annotated[list[line(clients.URI_MAX, least=1)], Field(max_length=clients.URIS_MAX)]
 AccessTokenTtl = Annotated[int, Field(ge=clients.TTL_MIN, le=clients.ACCESS_TOKEN_TTL_MAX)]
 RefreshTokenTtl = Annotated[int, Field(ge=clients.TTL_MIN, le=clients.REFRESH_TOKEN_TTL_MAX)]
@@ -92,6 +99,8 @@ class ClientCreate(Body):
     logo_url: line(clients.LOGO_URL_MAX) = ""
     redirect_uris: Uris = []
     post_logout_redirect_uris: Uris = []
+    backchannel_logout_uri: LogoutUri = ""
+    frontchannel_logout_uri: LogoutUri = ""
     scopes: ScopeNames | None = Field(default=None, description="Default: openid profile email offline_access")
     grant_types: list[GrantType] | None = Field(default=None, description="Default: by app_type")
     access_token_ttl: AccessTokenTtl | None = Field(default=None, description="Seconds; null: the tenant's")
@@ -104,6 +113,8 @@ class ClientUpdate(Body):
     logo_url: line(clients.LOGO_URL_MAX) = absent()
     redirect_uris: Uris = absent()
     post_logout_redirect_uris: Uris = absent()
+    backchannel_logout_uri: LogoutUri = absent()
+    frontchannel_logout_uri: LogoutUri = absent()
     scopes: ScopeNames = absent()
     access_token_ttl: AccessTokenTtl | None = absent()
     refresh_token_ttl: RefreshTokenTtl | None = absent()
@@ -124,6 +135,8 @@ class Client(Out):
     logo_url: str
     redirect_uris: list[str]
     post_logout_redirect_uris: list[str]
+    backchannel_logout_uri: str
+    frontchannel_logout_uri: str
     grant_types: list[str]
     scopes: list[str]
     require_pkce: bool

@@ -50,6 +50,8 @@ def _spec_of(client: Client) -> ClientSpec:
         description=client.description,
         logo_url=client.logo_url,
         post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+        backchannel_logout_uri=client.backchannel_logout_uri,
+        frontchannel_logout_uri=client.frontchannel_logout_uri,
         access_token_ttl=client.access_token_ttl,
         refresh_token_ttl=client.refresh_token_ttl,
     )
@@ -86,6 +88,8 @@ def client_create(request: Request, caller: Caller, body: c.ClientCreate) -> Wor
         description=body.description,
         logo_url=body.logo_url,
         post_logout_redirect_uris=body.post_logout_redirect_uris,
+        backchannel_logout_uri=body.backchannel_logout_uri,
+        frontchannel_logout_uri=body.frontchannel_logout_uri,
         access_token_ttl=body.access_token_ttl,
         refresh_token_ttl=body.refresh_token_ttl,
     )
@@ -239,6 +243,25 @@ def user_delete(request: Request, caller: Caller) -> Work:
             return no_content()
         check_if_match(request, _user_view(session, caller, user))
         users.delete_end_user(session, caller.tenant, caller.actor, user)
+        return no_content()
+
+    return work
+
+
+@api.operation(
+    "POST",
+    "/api/users/{user_id}/sign-out",
+    "Sign the user out everywhere: every session and grant ends, clients are told (back-channel logout)",
+    USERS,
+    status=204,
+)
+def user_sign_out(request: Request, caller: Caller) -> Work:
+    user_id = request.path_params["user_id"]
+    issuer = app_context(request).settings.issuer(request.path_params["tenant"])
+
+    def work(session: Session, caller: Caller) -> Response:
+        user = users.get_end_user(session, caller.tenant, user_id)
+        users.sign_out_everywhere(session, caller.tenant, caller.actor, user, issuer)
         return no_content()
 
     return work

@@ -20,6 +20,8 @@ def client_view(client: Client) -> contract.Client:
         logo_url=client.logo_url,
         redirect_uris=list(client.redirect_uris),
         post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+        backchannel_logout_uri=client.backchannel_logout_uri,
+        frontchannel_logout_uri=client.frontchannel_logout_uri,
         grant_types=list(client.grant_types),
         scopes=list(client.scopes),
         require_pkce=client.require_pkce,

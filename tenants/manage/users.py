@@ -12,6 +12,7 @@ from identity.models.team import ROLE_RANK as RANK
 from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.passwords import password_problem
+from identity.sessions import Ended, end_all_sessions
 from identity.users import (
     Revoked,
     UserError,
@@ -113,6 +114,22 @@ def set_end_user_disabled(
     else:
         audit.record(session, tenant.id, actor, "user.enabled", user.id, email=user.email)
     return revoked
+
+
+def sign_out_everywhere(session: Session, tenant: Tenant, actor: audit.Actor, user: User, issuer: str) -> Ended:
+    """End every session and grant of the user, and tell each client with a back-channel logout URI."""
+    guard(session, tenant, actor, user)
+    ended = end_all_sessions(session, tenant, issuer, user.id, actor)
+    audit.record(
+        session,
+        tenant.id,
+        actor,
+        "user.signed_out_everywhere",
+        user.id,
+        email=user.email,
+        sessions_ended=ended.sessions,
+    )
+    return ended
 
 
 def reset_end_user_password(session: Session, tenant: Tenant, actor: audit.Actor, user: User, password: str) -> None:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from identity.clients import APP_TYPES, ClientSpec, list_clients
 from identity.models.client import Client
 from identity.scopes import known_scopes
+from identity.sessions import recent_deliveries
 from identity.web import app_context, in_transaction, redirect
 from tenants.manage import apps as manage
 from tenants.manage.errors import Invalid
@@ -49,6 +50,8 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         logo_url=forms.text(form, "logo_url", 600),
         redirect_uris=forms.lines(form, "redirect_uris"),
         post_logout_redirect_uris=forms.lines(form, "post_logout_redirect_uris"),
+        backchannel_logout_uri=forms.text(form, "backchannel_logout_uri", 2100),
+        frontchannel_logout_uri=forms.text(form, "frontchannel_logout_uri", 2100),
         public=defaults["public"],
         grant_types=list(defaults["grant_types"]),
         scopes=forms.many(form, "scopes"),
@@ -147,6 +150,7 @@ def _detail(
         "created": created,
         "notice": notice,
         "values": values,
+        "deliveries": recent_deliveries(session, member.tenant, client.id),
         **_form_context(session, member, None, errors or {}),
     }
     return portal_page(request, member, "portal/app_detail.html", context, section="apps", status=status)

@@ -12,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity import browser as browser_cookies
+from identity import sessions
 from identity.browser import cookies
 from identity.clients import first_party_client
 from identity.crypto import random_token
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer
 from identity.web import app_context, error_page, in_transaction, redirect
+from tenants import audit
 from tenants.portal.web import plain_page
 from tenants.resolution import resolve_tenant
 from tenants.service import PORTAL_CALLBACK, create_portal_client
@@ -119,10 +121,14 @@ async def portal_logout(request: Request) -> Response:
 
     def work(session: Session) -> None:
         tenant = resolve_tenant(session, slug)
-        if csrf_ok and session_id:
-            browser_cookies.end_session(session, tenant, session_id)
+        if csrf_ok and session_id:  # the same session the hosted pages use: its clients are told too
+            signed_in = browser_cookies.current_user(session, tenant, session_id)
+            who = f"user:{signed_in.user.id} {signed_in.user.email}" if signed_in else "user:unknown"
+            actor = audit.Actor(who, request.client.host if request.client else "")
+            sessions.end_browser_session(session, tenant, app_context(request).settings.issuer(slug), session_id, actor)
 
     await in_transaction(request, work)
+    request.app.state.logout_wakeup.set()
     response = redirect(f"/t/{slug}/portal/signed-out", 303)
     response.delete_cookie(browser_cookies.SESSION_COOKIE, path=f"/t/{slug}")
     return response

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from identity.models.team import ADMIN
 from identity.models.user import User
 from identity.users import list_users, normalize_email
-from identity.web import in_transaction, redirect
+from identity.web import app_context, in_transaction, redirect
 from tenants.manage import users as manage
 from tenants.manage.errors import Conflict, Invalid
 from tenants.members import role_of
@@ -32,6 +32,7 @@ NOTICES = {
     "enabled": "User enabled. They can sign in again.",
     "password": "Password changed. Tell the user their new password through a channel you trust.",
     "unchanged": "Nothing to change.",
+    "signed_out": "Signed out everywhere. Every session ended, every token stopped working, and the apps were told.",
 }
 
 
@@ -162,6 +163,25 @@ async def user_enable(request: Request) -> Response:
     return await _toggle(request, False)
 
 
+async def user_sign_out(request: Request) -> Response:
+    slug, user_id = request.path_params["tenant"], request.path_params["user_id"]
+    form = await request.form()
+    issuer = app_context(request).settings.issuer(slug)
+
+    def work(session: Session) -> Response:
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
+        user = _user(session, member, user_id)
+        with refusals(member):
+            manage.sign_out_everywhere(session, member.tenant, member.actor, user, issuer)
+        return redirect(f"/t/{slug}/portal/users/{user.id}?notice=signed_out", 303)
+
+    response = await in_transaction(request, work, keep=_refused)
+    request.app.state.logout_wakeup.set()
+    return response
+
+
 async def user_reset_password(request: Request) -> Response:
     slug, user_id = request.path_params["tenant"], request.path_params["user_id"]
     form = await request.form()
@@ -232,6 +252,7 @@ routes = [
     Route("/portal/users/{user_id}/disable", user_disable, methods=["POST"]),
     Route("/portal/users/{user_id}/enable", user_enable, methods=["POST"]),
     Route("/portal/users/{user_id}/reset-password", user_reset_password, methods=["POST"]),
+    Route("/portal/users/{user_id}/sign-out", user_sign_out, methods=["POST"]),
     Route("/portal/users/{user_id}/delete", user_delete_confirm, methods=["GET"]),
     Route("/portal/users/{user_id}/delete", user_delete, methods=["POST"]),
 ]
