@@ -61,18 +61,24 @@ def end_all_sessions(
     ).all()
     current_sid = session_sid(current_session) if current_session else None
     ended = _end(db, tenant, issuer, list(rows), actor, reason="sign_out_everywhere", shown_sid=current_sid)
-    # Grants from any session (or none: older sign-ins), and their clients told by ``sub`` alone, which
-    # Back-Channel Logout §2.4 defines as "every session of this user".
+    ended.backchannel_queued += tell_clients_user_left(db, tenant, user_id)
+    grants.revoke_user_grants(db, tenant.id, user_id)
+    return ended
+
+
+def tell_clients_user_left(db: Session, tenant: Tenant, user_id: str) -> int:
+    """Queue one logout token by ``sub`` alone (Back-Channel Logout §2.4: every session of this user) for each
+    client with a back-channel URI that holds a live grant of the user: before everything of the user ends
+    (signed out everywhere, disabled, deleted). Returns how many were queued."""
     live = db.exec(
         tenant_query(Grant, tenant.id).where(Grant.user_id == user_id, col(Grant.revoked_at).is_(None))
     ).all()
-    client_ids = {g.client_id for g in live}
-    grants.revoke_user_grants(db, tenant.id, user_id)
-    for client in _clients(db, tenant, client_ids):
+    told = 0
+    for client in _clients(db, tenant, {g.client_id for g in live}):
         if client.backchannel_logout_uri:
             _queue(db, tenant, client, user_id, sid=None)
-            ended.backchannel_queued += 1
-    return ended
+            told += 1
+    return told
 
 
 def _end(

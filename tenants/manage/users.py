@@ -12,7 +12,7 @@ from identity.models.team import ROLE_RANK as RANK
 from identity.models.tenant import Tenant
 from identity.models.user import User
 from identity.passwords import password_problem
-from identity.sessions import Ended, end_all_sessions
+from identity.sessions import Ended, end_all_sessions, tell_clients_user_left
 from identity.users import (
     Revoked,
     UserError,
@@ -99,6 +99,8 @@ def set_end_user_disabled(
         raise Conflict("You cannot disable your own account. Ask another admin or owner.")
     if user.disabled == disabled:
         return None
+    if disabled:
+        tell_clients_user_left(session, tenant, user.id)
     revoked = set_disabled(session, user, disabled)
     if disabled:
         audit.record(
@@ -146,6 +148,7 @@ def delete_end_user(session: Session, tenant: Tenant, actor: audit.Actor, user: 
     if user.id == actor.user_id:
         raise Conflict("You cannot delete your own account.")
     user_id, email = user.id, user.email
+    tell_clients_user_left(session, tenant, user_id)
     delete_user(session, user)
     audit.record(
         session, tenant.id, actor, "user.deleted", user_id, email=email, **({"portal_role": role} if role else {})

@@ -11,6 +11,7 @@ ID token, and keeping the PKCE verifier (``add_code_challenge`` returns it, stor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -349,3 +350,49 @@ def test_oic_checks_the_callback_iss_and_the_id_token_signature_and_audience(liv
         verify_id_token(AccessTokenResponse(id_token=f"{header}.{payload}.{flipped}"), **kwargs)
     with pytest.raises(NotForMe):
         verify_id_token(AccessTokenResponse(id_token=raw), **{**kwargs, "client_id": "another-client"})
+
+
+def test_oic_logs_out_and_verifies_our_back_channel_logout_token(live_server, provider, context):
+    """oic builds the RP-initiated logout request (id_token_hint, post_logout_redirect_uri, state) from the
+    discovered ``end_session_endpoint``; the browser returns to the registered URI with the state; oic's
+    own ``BackChannelLogoutRequest`` verifies the logout token we POSTed (signature with the keys it
+    fetched, iss, aud, events, no nonce) and it names the ID token's ``sid``."""
+    from oic.oic.message import BackChannelLogoutRequest, EndSessionRequest  # noqa: PLC0415
+
+    from tests.identity.test_logout import Receiver  # noqa: PLC0415
+
+    receiver = Receiver()
+    try:
+        after = "https://app.example.com/signed-out"
+        user = make_user(live_server.ctx, provider.tenant)
+        app = make_client(
+            live_server.ctx, provider.tenant, post_logout_redirect_uris=[after], backchannel_logout_uri=receiver.uri
+        )
+        client = relying_party(provider.issuer, app, "client_secret_basic")
+        assert client.provider_info["end_session_endpoint"] == f"{provider.issuer}/logout"
+        assert client.provider_info["backchannel_logout_supported"] is True
+        _auth, tokens = signed_in(client, context)
+        sid = tokens["id_token"]["sid"]
+        state = rndstr(16)
+        url, _body, _headers, _request = client.request_info(
+            EndSessionRequest,
+            method="GET",
+            request_args={"id_token_hint": tokens["id_token_jwt"], "post_logout_redirect_uri": after, "state": state},
+        )
+        assert url.startswith(f"{provider.issuer}/logout?")
+        page = context.new_page()
+        link = f'<!doctype html><title>app</title><a id="sign-out" href="{escape(url)}">Sign out</a>'
+        page.route("https://app.example.com/**", lambda route: route.fulfill(status=200, body=link))
+        page.goto("https://app.example.com/")  # the app's own "Sign out" link (see sign_in_in_browser)
+        page.click("#sign-out")
+        page.wait_for_url(f"{after}?**")
+        assert query_of(page.url) == {"state": state}
+
+        receiver.wait(1)
+        request = BackChannelLogoutRequest(logout_token=receiver.received[0])
+        assert request.verify(keyjar=client.keyjar, iss=provider.issuer, aud=app.client_id)
+        logout_token = request["logout_token"]
+        assert (logout_token["sub"], logout_token["sid"]) == (user.id, sid)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -3,6 +3,8 @@ logout deliveries and its logout URIs in the portal."""
 
 from __future__ import annotations
 
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -121,3 +123,29 @@ def test_logout_uris_through_the_api(http, ctx):
     )
     assert refused.status_code in {400, 422}
     assert "backchannel_logout_uri" in refused.text
+
+
+def test_disabling_or_deleting_a_user_tells_the_apps(app, http, ctx):
+    sign_up(http)
+    receiver = Receiver()
+    try:
+        rp, alice, _browser, _tokens = signed_in_user(ctx, app, receiver)
+        token = portal_form(http, f"/t/globex/portal/users/{alice.id}")
+        assert http.post(f"/t/globex/portal/users/{alice.id}/disable", data={"csrf_token": token}).status_code == 303
+        receiver.wait(1)
+        bob = make_user(ctx, tenant_of(ctx, "globex"), email="bob@example.com")
+        bobs = TestClient(app, base_url=PUBLIC_URL, follow_redirects=False)
+        result = sign_in(bobs, "globex", rp.client_id, email="bob@example.com", scope="openid")
+        assert (
+            exchange(bobs, "globex", rp.client_id, rp.client_secret, result["code"], result["_verifier"])["status"]
+            == 200
+        )
+        api = management_token(http, ctx, tenant_of(ctx, "globex"), ["manage:users"], slug="globex")
+        assert http.delete(f"/t/globex/api/users/{bob.id}", headers=bearer(api)).status_code == 204
+        receiver.wait(2)
+        keys = http.get("/t/globex/.well-known/jwks.json").json()
+        subjects = [jwt.decode(t, KeySet.import_key_set(keys)).claims["sub"] for t in receiver.received]
+        assert subjects == [alice.id, bob.id]
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
