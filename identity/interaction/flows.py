@@ -33,6 +33,7 @@ from identity.scopes import split
 
 LOGIN = "login"
 CONSENT = "consent"
+SELECT_ACCOUNT = "select_account"
 FINISH = "finish"
 FLOW_TTL = 30 * 60
 MAX_LOGIN_HINT = 320  # the longest email address
@@ -63,7 +64,8 @@ def next_step(
     consumed (the sign-in just happened) and ``prompt=consent`` kept, so the decision after it is the same
     function on the same request."""
     too_old = auth_time is not None and max_age is not None and now() - auth_time > max_age
-    if user_id is None or LOGIN in prompts or too_old:
+    # select_account: one account per browser, so choosing one is signing in again, as it or as another.
+    if user_id is None or LOGIN in prompts or SELECT_ACCOUNT in prompts or too_old:
         return Step(LOGIN)
     granted = remembered_grant(session, tenant, user_id, client.id, requested, first_party=client.first_party)
     if granted is None or CONSENT in prompts:
@@ -134,6 +136,16 @@ def login_hint(flow: AuthorizationRequest) -> str:
     prefills the email field with it (when it is one) and the user may change it."""
     hint = dict(params_of(flow)).get("login_hint", "")
     return hint if "@" in hint and len(hint) <= MAX_LOGIN_HINT else ""
+
+
+def signed_in_email(session: Session, tenant: Tenant, flow: AuthorizationRequest) -> str:
+    """The email of the account this browser is signed in with, when the flow asks to sign in again
+    (``prompt=login`` or ``select_account``, ``max_age``): the login page offers it, and the user may
+    type another."""
+    if flow.user_id is None:
+        return ""
+    user = session.get(User, (tenant.id, flow.user_id))
+    return user.email if user is not None else ""
 
 
 def stored_prompts(flow: AuthorizationRequest) -> list[str]:

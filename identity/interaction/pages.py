@@ -137,7 +137,7 @@ async def login_page(request: Request) -> Response:
         if flow is None:
             return View(tenant=tenant)
         context = base_context(request, tenant, flow, client_name(request, session, tenant, flow), "login")
-        context["email"] = flows.login_hint(flow)
+        context["email"] = flows.login_hint(flow) or flows.signed_in_email(session, tenant, flow)
         return View("identity/login.html", context, tenant=tenant)
 
     return render(request, await in_transaction(request, work))

@@ -4,11 +4,13 @@ user who consented to the app before: which pages are shown, and what the client
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 from starlette.testclient import TestClient
 
+from identity.models.tenant import Tenant
 from tests.conftest import PUBLIC_URL
-from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_tenant, make_user
-from tests.flow import authorize_url, hidden, pkce_pair, query_of, sign_in, submit_login
+from tests.factories import PASSWORD, REDIRECT_URI, inspect_db, make_client, make_tenant, make_user
+from tests.flow import authorize_url, exchange, hidden, pkce_pair, query_of, sign_in, submit_login
 
 
 @pytest.fixture
@@ -59,8 +61,9 @@ EXPECTED = {
     "consent login": (["login", "consent", "code"], ["login", "consent", "code"]),
     "none consent": (["error:invalid_request"], ["error:invalid_request"]),
     "none login": (["error:invalid_request"], ["error:invalid_request"]),
-    # Not advertised in discovery (one account per browser): ignored, as OIDC allows for unknown values.
-    "select_account": (["login", "code"], ["code"]),
+    # One account per browser: selecting one is signing in again (as the same user or another).
+    "select_account": (["login", "code"], ["login", "code"]),
+    "none select_account": (["error:invalid_request"], ["error:invalid_request"]),
 }
 
 
@@ -73,3 +76,22 @@ def test_prompt_when_not_signed_in(app, rp, prompt):
 @pytest.mark.parametrize("prompt", list(EXPECTED), ids=[str(p) for p in EXPECTED])
 def test_prompt_when_signed_in(http, rp, prompt):
     assert walk(http, rp.client_id, prompt) == EXPECTED[prompt][1]
+
+
+def test_select_account_offers_the_current_account_and_allows_another(ctx, http, rp):
+    with inspect_db(ctx) as db:
+        tenant = db.exec(select(Tenant).where(Tenant.slug == "acme")).one()
+    bob = make_user(ctx, tenant, email="bob@example.com")
+    verifier, challenge = pkce_pair()
+    params = {"scope": "openid", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+    response = http.get(authorize_url("acme", rp.client_id, prompt="select_account", **params))
+    page = http.get(response.headers["location"])
+    assert 'value="alice@example.com"' in page.text  # the account this browser is signed in with
+    signed = submit_login(http, "acme", page.text, "bob@example.com", PASSWORD)
+    consent = http.get(signed.headers["location"])
+    form = {"csrf_token": hidden(consent.text, "csrf_token"), "flow": hidden(consent.text, "flow")}
+    back = http.post("/t/acme/consent", data={**form, "decision": "approve", "scope": ["openid"]})
+    code = query_of(back.headers["location"])["code"]
+    tokens = exchange(http, "acme", rp.client_id, rp.client_secret, code, verifier)
+    claims = http.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
+    assert claims["sub"] == bob.id
