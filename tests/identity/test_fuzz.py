@@ -22,6 +22,8 @@ ENDPOINTS = [
     "/t/acme/userinfo",
     "/t/acme/introspect",
     "/t/acme/revoke",
+    "/t/acme/logout",
+    "/t/acme/logout/confirm",
     "/t/acme/.well-known/openid-configuration",
     "/.well-known/oauth-authorization-server/t/acme",
     "/t/acme/.well-known/jwks.json",
@@ -36,7 +38,8 @@ PARAMETERS = [
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age", "ui_locales",
     "login_hint", "code_challenge", "code_challenge_method", "response_mode", "grant_type", "code",
     "code_verifier", "refresh_token", "client_secret", "token", "token_type_hint", "access_token", "flow",
-    "csrf_token", "email", "password", "name", "decision", "request", "claims", "x",
+    "csrf_token", "email", "password", "name", "decision", "request", "claims", "id_token_hint",
+    "post_logout_redirect_uri", "sealed", "everywhere", "x",
 ]  # fmt: skip
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 CONTENT_TYPES = [
