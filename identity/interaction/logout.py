@@ -162,9 +162,12 @@ async def logout(request: Request) -> Response:
         signed_in = browser_cookies.current_user(session, tenant, session_id)
         if signed_in is None or checked.names(signed_in):
             return _signed_out(request, tenant, _end(request, session, tenant, signed_in, False), checked)
-        sealed = _sealer(request).dumps(
-            {"client_id": checked.client.id if checked.client else None, "return_to": checked.return_to}
-        )
+        # The request goes to the confirmation signed, without the hint, and is checked again there: the
+        # client's registration may change meanwhile.
+        carried = {k: v for k, v in items if k in {"post_logout_redirect_uri", "state"}}
+        if checked.client is not None:
+            carried["client_id"] = checked.client.id
+        sealed = _sealer(request).dumps({"tenant": tenant.id, "params": carried})
         context = {
             "tenant_name": tenant.name,
             "user_email": signed_in.user.email,
@@ -192,12 +195,13 @@ async def logout_confirm(request: Request) -> Response:
 
     def work(session: Session) -> Outcome:
         tenant = ctx.directory.tenant(slug)
-        if not csrf_ok or not isinstance(carried, dict):
+        if not csrf_ok or not isinstance(carried, dict) or carried.get("tenant") != tenant.id:
             return Outcome(refused="This sign-out page has expired. Go back and try again.", tenant=tenant)
-        client = find_client(session, tenant.id, carried["client_id"]) if carried.get("client_id") else None
-        checked = LogoutRequest(client=client, return_to=carried.get("return_to"))
-        if client is None:
-            checked.return_to = None  # the client went meanwhile: nowhere registered to return to
+        issuer = ctx.settings.issuer(tenant.slug)
+        try:
+            checked = check_request(session, tenant, issuer, None, dict(carried["params"]))
+        except LogoutRefused as error:
+            return Outcome(refused=str(error), tenant=tenant)
         signed_in = browser_cookies.current_user(session, tenant, session_id)
         if form.get("decision") != "sign_out":
             context = {"tenant_name": tenant.name, "stayed": True, "frames": [], **branding_context(tenant)}

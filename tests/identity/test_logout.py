@@ -442,3 +442,19 @@ def test_sessions_before_sids_still_sign_out(ctx, http, alice, rp):
     assert not is_signed_in(http, rp)
     with inspect_db(ctx) as db:
         assert db.exec(select(LogoutDelivery).where(col(LogoutDelivery.status) == "pending")).all() == []
+
+
+def test_the_confirmation_checks_the_registration_again(ctx, http, alice, rp):
+    from identity.clients import ClientSpec, update_client  # noqa: PLC0415
+    from identity.models.client import Client  # noqa: PLC0415
+
+    signed_in_tokens(http, rp)
+    page = http.get("/t/acme/logout", params={"client_id": rp.client_id, "post_logout_redirect_uri": AFTER_LOGOUT})
+    with inspect_db(ctx) as db:  # the developer removes the URI while the page is open
+        client = db.exec(select(Client).where(Client.id == rp.client_id)).one()
+        spec = ClientSpec(name=client.name, redirect_uris=list(client.redirect_uris), scopes=list(client.scopes))
+        update_client(db, client, spec, dev=True)
+        db.commit()
+    refused = confirm(http, page.text)
+    assert refused.status_code == 400 and "has not registered" in refused.text
+    assert is_signed_in(http, rp)
