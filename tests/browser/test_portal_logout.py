@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from tests.browser.test_portal import SLUG, browsing, shot, sign_up, tenant_of  # noqa: F401 - browsing is a fixture
 from tests.factories import make_client, make_user
 from tests.flow import exchange, sign_in
-from tests.identity.test_logout import Receiver
+from tests.identity.test_logout import Receiver, wait_until_recorded
 
 pytestmark = pytest.mark.browser
 
@@ -32,6 +32,7 @@ def test_admin_signs_a_user_out_everywhere_and_sees_the_delivery(live_server, br
         page.get_by_role("button", name="Sign out everywhere").click()
         expect(page.locator("main")).to_contain_text("Signed out everywhere")
         receiver.wait(1)
+        wait_until_recorded(live_server.ctx)
 
         page.goto(f"{live_server.url}/t/{SLUG}/portal/apps/{rp.client_id}")
         expect(page.locator("#deliveries-title")).to_have_text("Back-channel logout deliveries")

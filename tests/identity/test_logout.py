@@ -63,6 +63,18 @@ class Receiver:
         assert len(self.received) >= count, f"{len(self.received)} logout tokens arrived, expected {count}"
 
 
+def wait_until_recorded(ctx, count: int = 1, timeout: float = 15) -> list[LogoutDelivery]:  # type: ignore[no-untyped-def]
+    """The deliveries once ``count`` of them are no longer pending: the sender records the outcome after the
+    receiver answered, so the receiver having the token is not yet the row saying so."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with inspect_db(ctx) as db:
+            rows = list(db.exec(select(LogoutDelivery)))
+        if sum(r.status != "pending" for r in rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
@@ -169,9 +181,9 @@ def test_logout_with_a_matching_hint_signs_out_at_once_and_returns_with_state(ap
     assert token.claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
     assert "nonce" not in token.claims and token.claims["jti"]
     assert token.claims["exp"] > token.claims["iat"] >= int(time.time()) - 30
+    [delivery] = wait_until_recorded(app.state.ctx)
+    assert (delivery.status, delivery.attempts, delivery.sid) == ("delivered", 1, sid)
     with inspect_db(app.state.ctx) as db:
-        delivery = db.exec(select(LogoutDelivery)).one()
-        assert (delivery.status, delivery.attempts, delivery.sid) == ("delivered", 1, sid)
         assert (
             db.exec(select(AuditEvent).where(AuditEvent.action == "session.ended")).one().target == f"user:{alice.id}"
         )
@@ -386,7 +398,12 @@ def test_a_delivery_that_fails_once_is_delivered_on_retry(ctx, http, alice, rp, 
     issued = signed_in_tokens(http, rp)
     http.get("/t/acme/logout", params={"id_token_hint": issued["id_token"]})
     receiver.wait(1)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the failed attempt recorded (its backoff set) before we skip it
+        with inspect_db(ctx) as db:
+            if db.exec(select(LogoutDelivery)).one().attempts == 1:
+                break
+        time.sleep(0.05)
     with inspect_db(ctx) as db:
         db.exec(LogoutDelivery.__table__.update().values(next_attempt_at=0))  # type: ignore[attr-defined]
         db.commit()

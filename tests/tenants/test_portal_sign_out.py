@@ -14,7 +14,7 @@ from tests.api.helpers import bearer, management_token
 from tests.conftest import PUBLIC_URL
 from tests.factories import inspect_db, make_client, make_user
 from tests.flow import exchange, sign_in
-from tests.identity.test_logout import Receiver
+from tests.identity.test_logout import Receiver, wait_until_recorded
 from tests.tenants.portal_helpers import portal_form, sign_up, tenant_of
 
 
@@ -52,6 +52,7 @@ def test_an_admin_signs_a_user_out_everywhere_and_sees_the_delivery(app, http, c
         assert "Signed out everywhere" in http.get(done.headers["location"]).text
         assert_signed_out_everywhere(ctx, browser, rp, alice, tokens)
         receiver.wait(1)
+        wait_until_recorded(ctx)
         detail = http.get(f"/t/globex/portal/apps/{rp.client_id}")
         assert "Back-channel logout deliveries" in detail.text
         assert "badge-delivered" in detail.text
