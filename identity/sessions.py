@@ -105,7 +105,7 @@ def _end(
         if not row.sid:  # a session from before sids: no grant can name it
             continue
         made_here = db.exec(tenant_query(Grant, tenant.id).where(Grant.sid == row.sid)).all()
-        for grant in made_here:
+        for grant in made_here if reason == "logout" else ():  # everywhere: all the user's grants go, after
             if grant.revoked_at is None and OFFLINE_ACCESS not in split(grant.scope):
                 grants.revoke_grant(db, tenant, grant.id)
         for client in _clients(db, tenant, {g.client_id for g in made_here}):

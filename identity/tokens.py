@@ -151,6 +151,14 @@ class Signer:
         return self._sign(LOGOUT_TOKEN_TYPE, claims, self.id_token_alg)
 
 
+def _decoded(token: str, ring: KeyRing, refusal: ValueError) -> jwt.Token:
+    """The JWT, checked against our published keys with asymmetric algorithms only; ``refusal`` if not."""
+    try:
+        return jwt.decode(token, ring.verification, registry=_registry(*SUPPORTED_ALGS))
+    except (JoseError, ValueError, TypeError, json.JSONDecodeError) as error:
+        raise refusal from error
+
+
 class InvalidIdTokenHint(ValueError):
     """An ``id_token_hint`` this tenant did not issue (or not an ID token). The message is safe to show."""
 
@@ -158,10 +166,7 @@ class InvalidIdTokenHint(ValueError):
 def verify_id_token_hint(token: str, issuer: str, ring: KeyRing) -> dict[str, Any]:
     """An ID token we issued, by signature (our published keys) and issuer. Its expiry is not checked: OIDC
     RP-Initiated Logout §2 has the OP accept an expired ID token as the hint of who is signing out."""
-    try:
-        decoded = jwt.decode(token, ring.verification, registry=_registry(*SUPPORTED_ALGS))
-    except (JoseError, ValueError, TypeError, json.JSONDecodeError) as error:
-        raise InvalidIdTokenHint("The id_token_hint is malformed or its signature is invalid") from error
+    decoded = _decoded(token, ring, InvalidIdTokenHint("The id_token_hint is malformed or its signature is invalid"))
     claims = decoded.claims
     if decoded.header.get("typ") != "JWT" or "aud" not in claims:  # ours are typed; access tokens say at+jwt
         raise InvalidIdTokenHint("The id_token_hint is not an ID token")
@@ -179,10 +184,7 @@ class InvalidAccessToken(ValueError):
 def verify_access_token(token: str, issuer: str, ring: KeyRing) -> dict[str, Any]:
     """Signature (only our published keys, only asymmetric algorithms: never ``none`` or HS*),
     ``typ``, issuer and expiry. Revocation is the caller's check (it needs the database)."""
-    try:
-        decoded = jwt.decode(token, ring.verification, registry=_registry(*SUPPORTED_ALGS))
-    except (JoseError, ValueError, TypeError, json.JSONDecodeError) as error:
-        raise InvalidAccessToken("The access token is malformed or its signature is invalid") from error
+    decoded = _decoded(token, ring, InvalidAccessToken("The access token is malformed or its signature is invalid"))
     if decoded.header.get("typ", "").lower() not in {ACCESS_TOKEN_TYPE, "application/at+jwt"}:
         raise InvalidAccessToken("Not an access token")
     claims = decoded.claims
