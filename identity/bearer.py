@@ -73,12 +73,14 @@ def token_from(authorization: str, form: dict[str, str] | None = None) -> str:
 
 @dataclass(frozen=True)
 class AccessToken:
-    """A verified access token's claims; ``grant_id`` is set for a user's token, None for a client's."""
+    """A verified access token's claims; ``grant_id`` is set for a user's token, None for a client's. One
+    object per remembered token (``VerifiedTokens.verify_as``), shared by the requests that present it:
+    read-only."""
 
     claims: dict[str, Any]
 
     @cached_property
-    def scopes(self) -> list[str]:  # split once: a warm userinfo request asks twice
+    def scopes(self) -> list[str]:  # split once per token, not per request
         return split(self.claims.get("scope"))
 
     @property
@@ -108,13 +110,13 @@ class AccessToken:
 def verify(ctx: AppContext, tenant: Tenant, ring: KeyRing, token: str, *, audience: str | None = None) -> AccessToken:
     """Signature, type, issuer, expiry and (for a resource with one) audience; not yet whether it stands."""
     try:
-        claims = ctx.access_tokens.verify(token, ctx.settings.issuer(tenant.slug), ring)
+        verified = ctx.access_tokens.verify_as(token, ctx.settings.issuer(tenant.slug), ring, AccessToken)
     except InvalidAccessToken as error:
         raise BearerError("invalid_token", str(error), 401) from error
-    aud = claims.get("aud")
+    aud = verified.claims.get("aud")
     if audience is not None and aud != audience and not (isinstance(aud, list) and audience in aud):
         raise BearerError("invalid_token", "The access token is not for this resource (audience).", 401)
-    return AccessToken(claims)
+    return verified
 
 
 def cached_user(ctx: AppContext, tenant: Tenant, token: AccessToken) -> tuple[bool, User | None]:

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import sessionmaker
@@ -133,8 +132,11 @@ class Directory:
     # -- tenants --------------------------------------------------------------------------------
     def cached_tenant(self, slug: str) -> Tenant | None:
         """The tenant if a fresh entry is in memory (never touches the database); raises like ``tenant``."""
-        entry = self._fresh(self._tenants, slug, lambda: self._load_tenant(slug, rederive=True))
+        entry = self._fresh(self._tenants, slug, self._reload_tenant)
         return None if entry is None else _usable(entry.value, slug)
+
+    def _reload_tenant(self, slug: str) -> None:
+        self._load_tenant(slug, rederive=True)
 
     def tenant(self, slug: str) -> Tenant:
         """The tenant of this slug; 404 (TenantNotFound) or 403 (TenantSuspended) otherwise. Blocking."""
@@ -177,11 +179,11 @@ class Directory:
         return self._fresh_client(tenant_id, client_id) is not None
 
     def _fresh_client(self, tenant_id: str, client_id: str) -> _Entry | None:
-        def reload() -> None:
-            with session_scope(self._sessions) as session:
-                self._load_client(session, tenant_id, client_id)
+        return self._fresh(self._clients, (tenant_id, client_id), self._reload_client)
 
-        return self._fresh(self._clients, (tenant_id, client_id), reload)
+    def _reload_client(self, key: tuple[str, str]) -> None:
+        with session_scope(self._sessions) as session:
+            self._load_client(session, *key)
 
     def client(self, session: Session, tenant_id: str, client_id: str) -> Client | None:
         entry = self._fresh_client(tenant_id, client_id)
@@ -239,8 +241,7 @@ class Directory:
     def cached_revoked_tokens(self, tenant_id: str) -> frozenset[str] | None:
         """The tenant's revoked access tokens' ``jti`` if in memory, else None. Skips ``catch_up``: called
         right after a grant-user lookup, which just did it."""
-        reload = partial(self._reload_revoked_tokens, tenant_id)
-        entry = self._fresh(self._revoked_tokens, tenant_id, reload, caught_up=True)
+        entry = self._fresh(self._revoked_tokens, tenant_id, self._reload_revoked_tokens, caught_up=True)
         return None if entry is None else entry.value
 
     def revoked_tokens(self, session: Session, tenant_id: str) -> frozenset[str]:
@@ -260,9 +261,10 @@ class Directory:
         return found
 
     def _fresh(
-        self, table: dict[Any, _Entry], key: Any, reload: Callable[[], object], *, caught_up: bool = False
+        self, table: dict[Any, _Entry], key: Any, reload: Callable[[Any], object], *, caught_up: bool = False
     ) -> _Entry | None:
-        """The entry if it is still within its life; past ``REFRESH_AFTER`` of it, one reload is started."""
+        """The entry if it is still within its life; past ``REFRESH_AFTER`` of it, one ``reload(key)`` is
+        started. (A callable taking the key, so the hot path builds no closure per lookup.)"""
         if not caught_up:
             self.catch_up()
         entry = table.get(key)
@@ -271,12 +273,12 @@ class Directory:
             return None
         if now >= entry.refresh_at and not entry.refreshing:
             entry.refreshing = True  # racing readers may start a second reload: harmless
-            self._refresher.submit(self._refresh, entry, reload)
+            self._refresher.submit(self._refresh, entry, reload, key)
         return entry
 
-    def _refresh(self, entry: _Entry, reload: Callable[[], object]) -> None:
+    def _refresh(self, entry: _Entry, reload: Callable[[Any], object], key: Any) -> None:
         try:
-            reload()  # stores a new entry
+            reload(key)  # stores a new entry
         except Exception:  # the database is away: the entry lives out its life, the next reader retries
             log.warning("could not refresh a cached entry", exc_info=True)
             entry.refreshing = False

@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.models.tenant import Tenant
+from identity.i18n import N_
 from identity.problems import ApiProblem, problem_response
 from identity.web import error_page, in_transaction, json_response, page
 from tenants.resolution import TenantNotFound, TenantSuspended, find_tenant
@@ -26,17 +26,12 @@ def wants_page(request: Request) -> bool:
 
 async def tenant_not_found(request: Request, exc: Exception) -> Response:
     if wants_page(request):
-        return error_page(request, "Not found", "There is no such organisation on this service.", 404)
+        return error_page(request, N_("Not found"), N_("There is no such organisation on this service."), 404)
     return json_response({"error": "not_found", "error_description": "Unknown tenant."}, 404)
 
 
-def _suspended_message(tenant: Tenant | None) -> str:
-    """What a suspended tenant's visitors read: who is suspended, what that means, and why (if given)."""
-    name = tenant.name if tenant is not None else "This organisation"
-    message = f"{name} is suspended: its sign-in pages and developer portal are unavailable for now."
-    if tenant is not None and tenant.status_reason:
-        message += f" Reason: {tenant.status_reason}"
-    return message
+SUSPENDED = N_("%(name)s is suspended: its sign-in pages and developer portal are unavailable for now.")
+THIS_ORGANISATION = N_("This organisation")
 
 
 async def tenant_suspended(request: Request, exc: Exception) -> Response:
@@ -44,10 +39,13 @@ async def tenant_suspended(request: Request, exc: Exception) -> Response:
         slug = str(exc.args[0]) if exc.args else ""
         tenant = await in_transaction(request, lambda session: find_tenant(session, slug))
         # Not branded: the tenant's stylesheet is one of the endpoints that now refuse.
+        # What its visitors read: who is suspended, what that means, and why (if the operator said).
         name = tenant.name if tenant is not None else None
         context = {
-            "title": "Organisation suspended",
-            "message": _suspended_message(tenant),
+            "title": N_("Organisation suspended"),
+            "message": SUSPENDED,
+            "message_args": {"name": name or THIS_ORGANISATION},
+            "reason": tenant.status_reason if tenant is not None else "",
             "tenant_name": name,
             "suspended": True,
         }
@@ -68,7 +66,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
         return problem_response(ApiProblem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})))
     if wants_page(request):
-        return error_page(request, "Error", exc.detail, exc.status_code)
+        return error_page(request, N_("Error"), exc.detail, exc.status_code)
     return json_response({"error": "invalid_request", "error_description": exc.detail}, exc.status_code)
 
 
@@ -77,7 +75,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
     if wants_problem(request):
         return problem_response(ApiProblem(500, "server_error", "An unexpected error occurred."))
     if wants_page(request):
-        return error_page(request, "Something went wrong", "Please try again in a moment.", 500)
+        return error_page(request, N_("Something went wrong"), N_("Please try again in a moment."), 500)
     return json_response({"error": "server_error", "error_description": "An unexpected error occurred."}, 500)
 
 

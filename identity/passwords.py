@@ -6,10 +6,14 @@ from functools import cache
 
 from passlib.context import CryptContext
 
+from identity.i18n import N_
+
 _context = CryptContext(schemes=["argon2"], deprecated="auto", argon2__type="ID")
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this bounds the work an attacker can ask for
+TOO_SHORT = N_("Password must be at least 8 characters.")  # MIN_PASSWORD_LENGTH (a test checks they agree)
+TOO_LONG = N_("Password is too long.")
 
 
 @cache
@@ -37,7 +41,7 @@ def verify_password(password: str, password_hash: str | None) -> bool:
 def password_problem(password: str) -> str | None:
     """Why a new password is refused, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
+        return TOO_SHORT
     if len(password) > MAX_PASSWORD_LENGTH:
-        return "Password is too long."
+        return TOO_LONG
     return None

@@ -5,17 +5,21 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from identity.db import tenant_query
+from identity.i18n import N_
 from identity.models.tenant import TenantScope
+from identity.profile import PHONE, PROFILE
 
 OPENID = "openid"
 OFFLINE_ACCESS = "offline_access"
 
-# scope -> (what the consent page says, the claims it releases)
+# scope -> (what the consent page says, translated there; the claims it releases)
 STANDARD_SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "openid": ("Sign you in with your account", ("sub",)),
-    "profile": ("See your name", ("name", "updated_at")),
-    "email": ("See your email address", ("email", "email_verified")),
-    "offline_access": ("Stay signed in to the app when you are not using it", ()),
+    "openid": (N_("Sign you in with your account"), ("sub",)),
+    "profile": (N_("See your name and profile"), ("name", *PROFILE, "updated_at")),
+    "email": (N_("See your email address"), ("email", "email_verified")),
+    "address": (N_("See your postal address"), ("address",)),
+    "phone": (N_("See your phone number"), PHONE),
+    "offline_access": (N_("Stay signed in to the app when you are not using it"), ()),
 }
 
 # The management API's scopes (tenants/api). Only machine-to-machine apps (client_credentials) may hold
@@ -52,7 +56,7 @@ def token_audience(issuer: str, public_url: str, scopes: list[str]) -> str:
 REQUIRED_ON_CONSENT = {OPENID}
 
 CLAIMS_SUPPORTED = sorted(
-    {"iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid"}
+    {"iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "acr", "amr"}
     | {claim for _, claims in STANDARD_SCOPES.values() for claim in claims}
 )
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from identity import i18n
 from identity.branding import branding_context
 from identity.context import AppContext
 from identity.db import session_scope
@@ -118,16 +119,22 @@ def redirect(location: str, status: int = 302) -> Response:
 
 
 def page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
-    templates = request.app.state.templates
+    """A hosted page, in the language of the request's ``ui_locales`` (``context["ui_locales"]``, when the
+    page belongs to an authorization or logout request) or of the browser (``identity.i18n``)."""
+    locale = i18n.negotiate(context.get("ui_locales"), request.headers.get("accept-language"))
+    templates = request.app.state.templates.in_language(locale)
     response: Response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers.update(PAGE_HEADERS)
+    response.headers["Content-Language"] = locale
     return response
 
 
-def form_post_page(request: Request, action: str, fields: list[tuple[str, str]], tenant: Any = None) -> Response:
+def form_post_page(
+    request: Request, action: str, fields: list[tuple[str, str]], tenant: Any = None, *, ui_locales: str | None = None
+) -> Response:
     """response_mode=form_post: a page that POSTs the authorization response to the client's redirect URI
     (a script submits it at once; without scripts, the user presses Continue)."""
-    context: dict[str, Any] = {"action": action, "fields": fields}
+    context: dict[str, Any] = {"action": action, "fields": fields, "ui_locales": ui_locales}
     if tenant is not None:
         context.update(branding_context(tenant), tenant_name=tenant.name)
     response = page(request, "identity/form_post.html", context)
@@ -144,10 +151,19 @@ def error_page(
     code: str | None = None,
     *,
     tenant: Any = None,
+    ui_locales: str | None = None,
+    message_args: dict[str, str] | None = None,
 ) -> Response:
     """An error page; branded when it names the tenant (``tenant``: the row, with its logo too; a bare
     ``tenant_name`` under ``/t/{tenant}`` still gets the tenant's colours)."""
-    context: dict[str, Any] = {"title": title, "message": message, "tenant_name": tenant_name, "code": code}
+    context: dict[str, Any] = {
+        "title": title,
+        "message": message,
+        "message_args": message_args,  # when ``message`` is a msgid with %(name)s placeholders
+        "tenant_name": tenant_name,
+        "code": code,
+        "ui_locales": ui_locales,
+    }
     if tenant is not None:
         context.update(branding_context(tenant), tenant_name=tenant_name or tenant.name)
     elif tenant_name and request.path_params.get("tenant"):

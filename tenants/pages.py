@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity import i18n
 from identity.crypto import derive_key
 from identity.web import PAGE_HEADERS
 
@@ -24,7 +25,8 @@ CONSOLE_HEADERS = {**PAGE_HEADERS, "Content-Security-Policy": CONSOLE_CSP}
 
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
-    response: Response = request.app.state.templates.TemplateResponse(request, template, context, status_code=status)
+    templates = request.app.state.templates.in_language(i18n.DEFAULT)  # the consoles are English only
+    response: Response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers.update(CONSOLE_HEADERS)
     return response
 

@@ -152,6 +152,7 @@ def test_the_wheel_installed_in_a_fresh_venv_migrates_serves_and_renders_the_log
         with httpx.Client(base_url=base, timeout=10) as http:
             discovery = http.get("/t/acme/.well-known/openid-configuration")
             assert discovery.status_code == 200 and discovery.json()["issuer"] == f"{base}/t/acme"
+            assert discovery.json()["ui_locales_supported"] == ["en", "de"]  # the catalogs are in the wheel
 
             _, challenge = pkce_pair()
             query = {
@@ -171,6 +172,8 @@ def test_the_wheel_installed_in_a_fresh_venv_migrates_serves_and_renders_the_log
             assert "Acme Corp" in login.text and "Acme Web" in login.text
             assert 'name="password"' in login.text and 'name="csrf_token"' in login.text
             assert 'href="/static/css/app.css"' in login.text
+            german = http.get(to_login.headers["location"], headers={"Accept-Language": "de"})
+            assert german.status_code == 200 and "Anmelden" in german.text
 
             css = http.get("/static/css/app.css")
             assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")

@@ -24,8 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity import browser as browser_cookies
+from identity.i18n import N_
 from identity.interaction import flows
-from identity.oauth import response_mode, syntax
+from identity.oauth import claims_request, response_mode, syntax
+from identity.oauth.claims_request import UnmetAuthenticationRequirementsError
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
@@ -59,19 +61,19 @@ def to_client(server: AuthorizationServer, request: PlainOAuth2Request, error: O
         extra={"tenant": server.tenant.slug, "error": error.error, "description": error.get_error_description()},
     )
     return Outcome(
-        error_title="This sign-in link is not valid",
-        error_message=PAGE_MESSAGES.get(error.error, PAGE_MESSAGES["invalid_request"]).format(
-            tenant=server.tenant.name
-        ),
+        error_title=N_("This sign-in link is not valid"),
+        error_message=PAGE_MESSAGES.get(error.error, PAGE_MESSAGES["invalid_request"]),  # %(tenant)s: the page's
         error_code=error.error,
         tenant_name=server.tenant.name,
     )
 
 
 PAGE_MESSAGES = {
-    "invalid_client": "The application that sent you here is not registered with {tenant}.",
-    "invalid_request": "The application that sent you here made a request {tenant} cannot accept, "
-    "for example with a return address it has not registered.",
+    "invalid_client": N_("The application that sent you here is not registered with %(tenant)s."),
+    "invalid_request": N_(
+        "The application that sent you here made a request %(tenant)s cannot accept, "
+        "for example with a return address it has not registered."
+    ),
 }
 
 
@@ -89,15 +91,25 @@ def authorize_request(
         data = request.payload.data
         _refuse_request_objects(data, grant.redirect_uri)
         response_mode.check(data, grant.redirect_uri)
+        claims = claims_request.parse(data.get("claims"), grant.redirect_uri)
+        if claims.acr_unmet():
+            raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
+        widened = claims_request.widened_scope(split(request.scope), claims, request.client.row.scopes)
+        if widened != split(request.scope):  # the claims asked for bring their scopes (and consent for them)
+            request = flows.narrowed(request, " ".join(widened))
+            grant = server.get_consent_grant(request, end_user=signed_in.user if signed_in else None)
         prompts = split(data.get("prompt"))
         max_age = _max_age(data.get("max_age"), grant.redirect_uri)
+        # A request for one user (claims id_token.sub value) treats a browser signed in as another as not
+        # signed in: it must sign in, or with prompt=none it gets login_required.
+        user_id = signed_in.user.id if signed_in and claims.allows(signed_in.user.id) else None
         step = flows.next_step(
             server.session,
             server.tenant,
             request.client.row,
             split(request.scope),
             prompts,
-            user_id=signed_in.user.id if signed_in else None,
+            user_id=user_id,
             auth_time=signed_in.auth_time if signed_in else None,
             max_age=max_age,
         )
@@ -208,17 +220,20 @@ async def authorize(request: Request) -> Response:
         return authorize_request(server, oauth_request, signed_in, browser_id), tenant
 
     outcome, tenant = await in_transaction(request, work)
+    languages = next((v for k, v in query + form if k == "ui_locales"), None)
     if outcome.location is None:
         return error_page(
             request,
-            outcome.error_title or "Error",
+            outcome.error_title or N_("Error"),
             outcome.error_message or "",
             400,
             outcome.tenant_name,
             code=outcome.error_code,
+            ui_locales=languages,
+            message_args={"tenant": outcome.tenant_name or ""},
         )
     if outcome.form is not None:
-        response = form_post_page(request, outcome.location, outcome.form, tenant)
+        response = form_post_page(request, outcome.location, outcome.form, tenant, ui_locales=languages)
     else:
         response = redirect(outcome.location)
     if new_browser:

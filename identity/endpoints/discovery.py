@@ -10,11 +10,12 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity import i18n
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
 from identity.models.tenant import Tenant
-from identity.oauth import response_mode
+from identity.oauth import claims_request, response_mode
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.oauth.revocation import RevocationEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
@@ -48,7 +49,9 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": [tenant.id_token_alg],
         "claims_supported": CLAIMS_SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "claims_parameter_supported": False,
+        "ui_locales_supported": list(i18n.available()),
+        "claims_parameter_supported": True,  # identity.oauth.claims_request: what it does and does not
+        "acr_values_supported": claims_request.ACR_VALUES_SUPPORTED,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

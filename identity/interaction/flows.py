@@ -27,6 +27,7 @@ from identity.models.client import Client
 from identity.models.interaction import AuthorizationRequest, Consent
 from identity.models.tenant import Tenant
 from identity.models.user import User
+from identity.oauth import claims_request
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
@@ -138,6 +139,11 @@ def login_hint(flow: AuthorizationRequest) -> str:
     return hint if "@" in hint and len(hint) <= MAX_LOGIN_HINT else ""
 
 
+def ui_locales(flow: AuthorizationRequest) -> str | None:
+    """OIDC Core §3.1.2.1 ``ui_locales``: the languages the client asked the pages to speak, preferred first."""
+    return dict(params_of(flow)).get("ui_locales")
+
+
 def signed_in_email(session: Session, tenant: Tenant, flow: AuthorizationRequest) -> str:
     """The email of the account this browser is signed in with, when the flow asks to sign in again
     (``prompt=login`` or ``select_account``, ``max_age``): the login page offers it, and the user may
@@ -208,6 +214,8 @@ def finish(
     """
     if granted_scope is not None:
         request = narrowed(request, granted_scope)
+    if user is not None and not claims_request.parse(request.payload.data.get("claims")).allows(user.id):
+        user = None  # the request was for another user (claims id_token.sub): access_denied
     grant = server.get_consent_grant(request, end_user=user)
     request.auth_time, request.sid = auth_time, sid
     response: OAuthResponse = server.create_authorization_response(request, grant_user=user, grant=grant)
@@ -220,6 +228,7 @@ def params_without(request: PlainOAuth2Request, *names: str) -> list[tuple[str, 
 
 
 def narrowed(request: PlainOAuth2Request, scope: str) -> PlainOAuth2Request:
+    """The same request for ``scope`` instead (narrowed to what was granted, or widened by ``claims``)."""
     items = params_without(request, "scope")
     return PlainOAuth2Request(request.method, request.uri, request.headers, query=[*items, ("scope", scope)])
 

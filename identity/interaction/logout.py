@@ -28,6 +28,7 @@ from identity import sessions
 from identity.branding import branding_context
 from identity.browser import SignedIn, cookies
 from identity.clients import find_client
+from identity.i18n import N_
 from identity.models.client import Client
 from identity.models.tenant import Tenant
 from identity.oauth import syntax
@@ -36,7 +37,7 @@ from identity.web import FORM_POST_CSP, app_context, error_page, in_transaction,
 from tenants import audit
 
 CONFIRM_MAX_AGE = 30 * 60
-REFUSED_TITLE = "This sign-out link is not valid"
+REFUSED_TITLE = N_("This sign-out link is not valid")
 
 
 class LogoutRefused(ValueError):
@@ -84,20 +85,20 @@ def check_request(session: Session, tenant: Tenant, issuer: str, ring: Any, para
         audience = claims.get("aud")
         audiences = [audience] if isinstance(audience, str) else list(audience or [])
         if client_id is not None and client_id not in audiences:
-            raise LogoutRefused("The client_id does not match the id_token_hint.")
+            raise LogoutRefused(N_("The client_id does not match the id_token_hint."))
         client_id = client_id or claims.get("azp") or (audiences[0] if len(audiences) == 1 else None)
         request.hint_sub = claims["sub"]
         request.hint_sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
     if client_id is not None:
         request.client = find_client(session, tenant.id, client_id)
         if request.client is None:
-            raise LogoutRefused("The application that sent you here is not registered.")
+            raise LogoutRefused(N_("The application that sent you here is not registered."))
     uri = params.get("post_logout_redirect_uri")
     if uri:
         if request.client is None:
-            raise LogoutRefused("The application that sent you here did not say who it is (client_id).")
+            raise LogoutRefused(N_("The application that sent you here did not say who it is (client_id)."))
         if uri not in request.client.post_logout_redirect_uris:  # exact match, as for redirect URIs
-            raise LogoutRefused("The application asked to return to an address it has not registered.")
+            raise LogoutRefused(N_("The application asked to return to an address it has not registered."))
         state = params.get("state")
         request.return_to = add_params_to_uri(uri, [("state", state)]) if state else uri
     return request
@@ -164,7 +165,7 @@ async def logout(request: Request) -> Response:
             return _signed_out(request, tenant, _end(request, session, tenant, signed_in, False), checked)
         # The request goes to the confirmation signed, without the hint, and is checked again there: the
         # client's registration may change meanwhile.
-        carried = {k: v for k, v in items if k in {"post_logout_redirect_uri", "state"}}
+        carried = {k: v for k, v in items if k in {"post_logout_redirect_uri", "state", "ui_locales"}}
         if checked.client is not None:
             carried["client_id"] = checked.client.id
         sealed = _sealer(request).dumps({"tenant": tenant.id, "params": carried})
@@ -179,7 +180,7 @@ async def logout(request: Request) -> Response:
         }
         return Outcome("identity/logout_confirm.html", context, tenant=tenant)
 
-    return _respond(request, await in_transaction(request, work))
+    return _respond(request, await in_transaction(request, work), dict(items).get("ui_locales"))
 
 
 async def logout_confirm(request: Request) -> Response:
@@ -196,7 +197,7 @@ async def logout_confirm(request: Request) -> Response:
     def work(session: Session) -> Outcome:
         tenant = ctx.directory.tenant(slug)
         if not csrf_ok or not isinstance(carried, dict) or carried.get("tenant") != tenant.id:
-            return Outcome(refused="This sign-out page has expired. Go back and try again.", tenant=tenant)
+            return Outcome(refused=N_("This sign-out page has expired. Go back and try again."), tenant=tenant)
         issuer = ctx.settings.issuer(tenant.slug)
         try:
             checked = check_request(session, tenant, issuer, None, dict(carried["params"]))
@@ -209,16 +210,20 @@ async def logout_confirm(request: Request) -> Response:
         ended = _end(request, session, tenant, signed_in, form.get("everywhere") == "yes")
         return _signed_out(request, tenant, ended, checked)
 
-    return _respond(request, await in_transaction(request, work))
+    ui_locales = carried.get("params", {}).get("ui_locales") if isinstance(carried, dict) else None
+    return _respond(request, await in_transaction(request, work), ui_locales)
 
 
-def _respond(request: Request, outcome: Outcome) -> Response:
+def _respond(request: Request, outcome: Outcome, ui_locales: str | None) -> Response:
+    """The outcome as a response; its pages in the language ``ui_locales`` asks for (OIDC RP-Initiated
+    Logout §2), else the browser's."""
     if outcome.refused is not None:
-        return error_page(request, REFUSED_TITLE, outcome.refused, 400, tenant=outcome.tenant)
+        return error_page(request, REFUSED_TITLE, outcome.refused, 400, tenant=outcome.tenant, ui_locales=ui_locales)
     if outcome.redirect_to is not None:
         response = redirect(outcome.redirect_to, 303)
     else:
-        response = page(request, outcome.template or "identity/signed_out.html", outcome.context)
+        context = {**outcome.context, "ui_locales": ui_locales}
+        response = page(request, outcome.template or "identity/signed_out.html", context)
         if outcome.frame_origins:  # the iframes, and the script that returns to the client after them
             frames = f"frame-src {' '.join(outcome.frame_origins)}; frame-ancestors"
             response.headers["Content-Security-Policy"] = FORM_POST_CSP.replace("frame-ancestors", frames)

@@ -14,6 +14,7 @@ from identity import browser as browser_cookies
 from identity.branding import branding_context
 from identity.browser import cookies
 from identity.clock import now
+from identity.i18n import N_
 from identity.interaction import flows
 from identity.interaction.signin import PasswordSignIn
 from identity.models.client import Client
@@ -26,10 +27,10 @@ from identity.users import find_user_by_email
 from identity.web import app_context, error_page, form_post_page, in_transaction, page, redirect
 from tenants import audit
 
-BAD_CREDENTIALS = "The email or password is incorrect."
-THROTTLED = "Too many failed attempts. Wait a few minutes, then try again."
-EXPIRED_TITLE = "This sign-in request has expired"
-EXPIRED_MESSAGE = "Go back to the application and start signing in again."
+BAD_CREDENTIALS = N_("The email or password is incorrect.")
+THROTTLED = N_("Too many failed attempts. Wait a few minutes, then try again.")
+EXPIRED_TITLE = N_("This sign-in request has expired")
+EXPIRED_MESSAGE = N_("Go back to the application and start signing in again.")
 
 
 @dataclass
@@ -43,11 +44,12 @@ class View:
     form: list[tuple[str, str]] | None = None  # response_mode=form_post: POST these to ``location``
     new_session_id: str | None = None
     tenant: Tenant | None = None
+    ui_locales: str | None = None  # the flow's, for pages rendered without a template context
 
 
 def render(request: Request, view: View) -> Response:
     if view.location is not None and view.form is not None:
-        response = form_post_page(request, view.location, view.form, view.tenant)
+        response = form_post_page(request, view.location, view.form, view.tenant, ui_locales=view.ui_locales)
     elif view.location is not None:
         response = redirect(view.location, 303)
     elif view.template is None:
@@ -69,6 +71,7 @@ def base_context(request: Request, tenant: Tenant, flow: Any, client_name: str, 
         "action": f"{app_context(request).settings.issuer(tenant.slug)}/{purpose}",
         "signup_open": tenant.signup_open,
         "register_url": f"{app_context(request).settings.issuer(tenant.slug)}/register?flow={flow.id}",
+        "ui_locales": flows.ui_locales(flow),
         **branding_context(tenant),
     }
 
@@ -116,12 +119,13 @@ def _finish(
     sid: str | None = None,
 ) -> View:
     oauth_request = flows.replay(flow, f"{server.issuer}/authorize", dict(request.headers))
+    languages = flows.ui_locales(flow)
     flows.discard(server.session, flow)
     result = flows.finish(server, oauth_request, user=user, auth_time=auth_time, granted_scope=granted, sid=sid)
     if not result.location:  # the stored request no longer validates (client changed): say so, never redirect
-        return View(tenant=server.tenant)
+        return View(tenant=server.tenant, ui_locales=languages)
     back = response_mode.back_to_client(oauth_request, result.location)
-    return View(location=back.location, form=back.form, tenant=server.tenant)
+    return View(location=back.location, form=back.form, tenant=server.tenant, ui_locales=languages)
 
 
 # -- login ------------------------------------------------------------------------------------------

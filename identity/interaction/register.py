@@ -15,6 +15,7 @@ from starlette.responses import Response
 from identity import browser as browser_cookies
 from identity.browser import cookies
 from identity.clock import now
+from identity.i18n import N_
 from identity.interaction import flows
 from identity.interaction.pages import View, after_login, base_context, client_name, render
 from identity.oauth.server import AuthorizationServer
@@ -23,7 +24,7 @@ from identity.web import app_context, in_transaction
 from tenants import audit
 
 # Same words whether or not the email is taken elsewhere in the form's life: we only say what to do next.
-TAKEN = "An account with this email already exists. Sign in instead, or use another email."
+TAKEN = N_("An account with this email already exists. Sign in instead, or use another email.")
 
 
 def _view(request: Request, session: Session, tenant, flow, **extra) -> View:  # type: ignore[no-untyped-def]

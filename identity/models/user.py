@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, UniqueConstraint
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, UniqueConstraint
 from sqlmodel import Field
 
 from identity.clock import now
@@ -18,6 +20,9 @@ class User(TenantOwned, table=True):
     email_normalized: str = Field(max_length=320)
     email_verified: bool = False
     name: str = Field(default="", max_length=200)
+    # The other standard claims (OIDC Core §5.1: given_name, address, phone_number, …), as identity.profile
+    # checks them; replaced as a whole on change, never mutated in place.
+    claims: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     password_hash: str = Field(max_length=300)
     disabled: bool = False
     created_at: int = Field(default_factory=now, sa_type=BigInteger)

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from identity import grants
 from identity.context import AppContext
 from identity.models.tenant import Tenant
+from identity.oauth import claims_request
 from identity.oauth.client import OAuthClient
 from identity.oauth.grants import (
     AuthorizationCodeGrant,
@@ -151,4 +152,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             sid=sid,
             access_token=token.get("access_token"),
             user_claims=user_claims(request.user, split(token["scope"])),
+            # Every sign-in is one factor today (a password); multi-factor will record its own per session.
+            acr=claims_request.ONE_FACTOR,
+            amr=claims_request.PASSWORD_AMR,
         )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from identity import clients
+from identity import profile as standard_claims
 from identity.models.team import PORTAL_ROLES
 from identity.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from identity.users import EMAIL_MAX
@@ -163,12 +164,56 @@ class UserCreate(Body):
     name: line(USER_NAME_MAX) = ""
 
 
+class Address(Body):
+    """OIDC Core §5.1.1. Given as a whole: parts left out are removed."""
+
+    formatted: text(standard_claims.ADDRESS_LINE_MAX) = absent()
+    street_address: text(standard_claims.ADDRESS_LINE_MAX) = absent()
+    locality: line(standard_claims.ADDRESS_LINE_MAX) = absent()
+    region: line(standard_claims.ADDRESS_LINE_MAX) = absent()
+    postal_code: line(standard_claims.ADDRESS_LINE_MAX) = absent()
+    country: line(standard_claims.ADDRESS_LINE_MAX) = absent()
+
+
+class StandardClaims(Body):
+    """OIDC Core §5.1 claims to change; each given member is set, and an empty string (or an empty address)
+    removes the claim. Released by the scopes ``profile``, ``address`` and ``phone``."""
+
+    given_name: line(standard_claims.TEXT_MAX) = absent()
+    family_name: line(standard_claims.TEXT_MAX) = absent()
+    middle_name: line(standard_claims.TEXT_MAX) = absent()
+    nickname: line(standard_claims.TEXT_MAX) = absent()
+    preferred_username: line(standard_claims.TEXT_MAX) = absent()
+    gender: line(standard_claims.TEXT_MAX) = absent()
+    profile: line(standard_claims.URL_MAX) = Field(default=None, description="https URL", json_schema_extra=_no_default)
+    picture: line(standard_claims.URL_MAX) = Field(default=None, description="https URL", json_schema_extra=_no_default)
+    website: line(standard_claims.URL_MAX) = Field(default=None, description="https URL", json_schema_extra=_no_default)
+    birthdate: line(10) = Field(
+        default=None, description="YYYY-MM-DD, YYYY, or 0000-MM-DD", json_schema_extra=_no_default
+    )
+    zoneinfo: line(64) = Field(
+        default=None, description="IANA time zone, e.g. Europe/Paris", json_schema_extra=_no_default
+    )
+    locale: line(35) = Field(default=None, description="BCP 47 language tag, e.g. fr-CA", json_schema_extra=_no_default)
+    phone_number: line(32) = Field(default=None, description="E.164, e.g. +14155552671", json_schema_extra=_no_default)
+    phone_number_verified: bool = Field(
+        default=None, description="Reset to false when the number changes", json_schema_extra=_no_default
+    )
+    address: Address = absent()
+
+
 class UserUpdate(Body):
     """Each member given is one change (and one audit event)."""
 
     name: line(USER_NAME_MAX) = absent()
     disabled: bool = absent()
     password: Password = absent()
+    email_verified: bool = Field(
+        default=None,
+        description="Whether the email address counts as verified (your attestation; audited)",
+        json_schema_extra=_no_default,
+    )
+    claims: StandardClaims = absent()
 
 
 class User(Out):
@@ -176,6 +221,7 @@ class User(Out):
     email: str
     email_verified: bool
     name: str
+    claims: dict[str, Any] = Field(description="The standard claims (OIDC Core §5.1) the user has a value for")
     disabled: bool
     portal_role: Role | None
     created_at: int

@@ -116,10 +116,16 @@ def _validated_query(model: type[Query], request: Request) -> BaseModel:
 
 
 def member_errors(error: ValidationError) -> dict[str, list[str]]:
-    """Pydantic's errors as ``{member: [messages]}``: the top-level member each one is about."""
+    """Pydantic's errors as ``{member: [messages]}``: the member each one is about, dotted into nested
+    objects (``claims.zoneinfo``) but not into lists (an item of ``redirect_uris`` is ``redirect_uris``)."""
     errors: dict[str, list[str]] = {}
     for item in error.errors(include_url=False, include_input=False):
-        member = str(item["loc"][0]) if item["loc"] else "body"
+        path = []
+        for part in item["loc"]:
+            if not isinstance(part, str):
+                break
+            path.append(part)
+        member = ".".join(path) or "body"
         message = "unknown member" if item["type"] == "extra_forbidden" else item["msg"]
         errors.setdefault(member, []).append(message)
     return errors

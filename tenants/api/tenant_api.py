@@ -7,6 +7,7 @@ maps the contract's models to those calls and their results back to the contract
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from sqlmodel import Session
 from starlette.requests import Request
@@ -214,7 +215,8 @@ def user_get(request: Request, caller: Caller) -> Work:
     "PATCH", "/api/users/{user_id}", "Change a user", USERS, response=c.User, body=c.UserUpdate, if_match=True
 )
 def user_update(request: Request, caller: Caller, body: c.UserUpdate) -> Work:
-    """Each member given is one change (and one audit event): name, disabled, password."""
+    """Each member given is one change (and one audit event): name, disabled, password, and the profile
+    (``email_verified`` and ``claims`` together)."""
     user_id = request.path_params["user_id"]
     given = body.model_fields_set
 
@@ -227,9 +229,23 @@ def user_update(request: Request, caller: Caller, body: c.UserUpdate) -> Work:
             users.set_end_user_disabled(session, caller.tenant, caller.actor, user, body.disabled)
         if "password" in given:
             users.reset_end_user_password(session, caller.tenant, caller.actor, user, body.password)
+        if "claims" in given or "email_verified" in given:
+            claims = _claim_changes(body.claims) if "claims" in given else None
+            verified = body.email_verified if "email_verified" in given else None
+            users.update_end_user_profile(
+                session, caller.tenant, caller.actor, user, claims=claims, email_verified=verified
+            )
         return one(_user_view(session, caller, user))
 
     return work
+
+
+def _claim_changes(claims: c.StandardClaims) -> dict[str, Any]:
+    """The members given; the address, when given, with the parts it names (the rest are removed)."""
+    changes = claims.model_dump(include=claims.model_fields_set)
+    if "address" in changes and claims.address is not None:
+        changes["address"] = claims.address.model_dump(include=claims.address.model_fields_set)
+    return changes
 
 
 @api.operation("DELETE", "/api/users/{user_id}", "Delete a user (idempotent)", USERS, status=204, if_match=True)

@@ -42,6 +42,7 @@ def user_view(user: User, role: str | None) -> contract.User:
         email=user.email,
         email_verified=user.email_verified,
         name=user.name,
+        claims=dict(user.claims or {}),
         disabled=user.disabled,
         portal_role=role,
         created_at=user.created_at,

@@ -5,9 +5,13 @@ cannot touch an owner's account), and nobody disables or deletes their own accou
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from identity import profile
+from identity.clock import now
 from identity.models.team import ROLE_RANK as RANK
 from identity.models.tenant import Tenant
 from identity.models.user import User
@@ -84,9 +88,45 @@ def rename_end_user(session: Session, tenant: Tenant, actor: audit.Actor, user: 
         raise Invalid(problem, {"name": [problem]})
     if name != user.name:
         previous, user.name = user.name, name
+        user.updated_at = now()  # OIDC Core §5.1 updated_at: the claims changed
         session.add(user)
         session.flush()
         audit.record(session, tenant.id, actor, "user.updated", user.id, email=user.email, previous_name=previous)
+    return user
+
+
+def update_end_user_profile(
+    session: Session,
+    tenant: Tenant,
+    actor: audit.Actor,
+    user: User,
+    *,
+    claims: dict[str, Any] | None = None,
+    email_verified: bool | None = None,
+) -> User:
+    """Change the user's standard claims (``identity.profile`` checks each; an empty value removes it) and
+    whether the email address counts as verified (an admin's word, audited as such). One audit event
+    naming the claims that changed, none when nothing did."""
+    guard(session, tenant, actor, user)
+    try:
+        changes = profile.checked_changes(claims or {})
+    except profile.ProfileError as error:
+        raise Invalid(str(error), {error.field: [str(error)]}) from error
+    updated = profile.applied(user.claims or {}, changes)
+    changed = sorted(k for k in set(updated) | set(user.claims or {}) if updated.get(k) != (user.claims or {}).get(k))
+    verified_changed = email_verified is not None and email_verified != user.email_verified
+    if not changed and not verified_changed:
+        return user
+    user.claims = updated
+    if email_verified is not None:
+        user.email_verified = email_verified
+    user.updated_at = now()
+    session.add(user)
+    session.flush()
+    details: dict[str, Any] = {"email": user.email, "claims_changed": changed}
+    if verified_changed:
+        details["email_verified"] = user.email_verified
+    audit.record(session, tenant.id, actor, "user.profile_updated", user.id, **details)
     return user
 
 

@@ -16,6 +16,7 @@ from identity import sessions
 from identity.browser import cookies
 from identity.clients import first_party_client
 from identity.crypto import random_token
+from identity.i18n import N_
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer
 from identity.web import app_context, error_page, in_transaction, redirect
@@ -88,7 +89,7 @@ async def portal_callback(request: Request) -> Response:
         pending = None
     code, state = request.query_params.get("code"), request.query_params.get("state")
     if not pending or not code or state != pending.get("state"):
-        return error_page(request, "Sign-in did not complete", "Start again from the developer portal.", 400)
+        return error_page(request, N_("Sign-in did not complete"), N_("Start again from the developer portal."), 400)
     issuer = ctx.settings.issuer(slug)
     form = [
         ("grant_type", "authorization_code"),
@@ -106,7 +107,7 @@ async def portal_callback(request: Request) -> Response:
         return server.create_token_response(token_request).status
 
     if await in_transaction(request, work) != 200:
-        return error_page(request, "Sign-in did not complete", "Start again from the developer portal.", 400)
+        return error_page(request, N_("Sign-in did not complete"), N_("Start again from the developer portal."), 400)
     response = redirect(pending["next"], 303)
     response.delete_cookie(PENDING_COOKIE, path=f"/t/{slug}/portal")
     return response

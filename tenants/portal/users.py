@@ -8,6 +8,7 @@ the audit events are ``tenants.manage.users``'s.
 from __future__ import annotations
 
 from sqlmodel import Session
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,7 +34,33 @@ NOTICES = {
     "password": "Password changed. Tell the user their new password through a channel you trust.",
     "unchanged": "Nothing to change.",
     "signed_out": "Signed out everywhere. Every session ended, every token stopped working, and the apps were told.",
+    "profile": "Profile saved. Apps see the change at the next sign-in, token refresh or userinfo call.",
 }
+
+# The profile form: (claim, label, hint) in the order of OIDC Core §5.1; the address parts are ``address_<part>``.
+PROFILE_FIELDS = [
+    ("given_name", "Given name", ""),
+    ("family_name", "Family name", ""),
+    ("middle_name", "Middle name", ""),
+    ("nickname", "Nickname", ""),
+    ("preferred_username", "Preferred username", ""),
+    ("profile", "Profile page", "https URL"),
+    ("picture", "Picture", "https URL of an image"),
+    ("website", "Website", "https URL"),
+    ("gender", "Gender", ""),
+    ("birthdate", "Birthdate", "YYYY-MM-DD, YYYY, or 0000-MM-DD"),
+    ("zoneinfo", "Time zone", "e.g. Europe/Paris"),
+    ("locale", "Locale", "e.g. fr-CA"),
+    ("phone_number", "Phone number", "E.164, e.g. +14155552671"),
+]
+ADDRESS_FIELDS = [
+    ("street_address", "Street address"),
+    ("locality", "City"),
+    ("region", "Region"),
+    ("postal_code", "Postal code"),
+    ("country", "Country"),
+    ("formatted", "Formatted (as printed on mail)"),
+]
 
 
 def _user(session: Session, member: Member, user_id: str) -> User:
@@ -51,9 +78,13 @@ def _detail(
     error: str = "",
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
+    profile_values: dict[str, str] | None = None,
 ) -> Response:
     context = {
         "user": user,
+        "profile_fields": PROFILE_FIELDS,
+        "address_fields": ADDRESS_FIELDS,
+        "profile_values": profile_values if profile_values is not None else _profile_values(user),
         "role": role_of(session, member.tenant.id, user.id),
         "notice": notice,
         "error": error,
@@ -61,6 +92,23 @@ def _detail(
         "is_self": user.id == member.user.id,
     }
     return portal_page(request, member, "portal/user_detail.html", context, section="users", status=status)
+
+
+def _profile_values(user: User) -> dict[str, str]:
+    claims = user.claims or {}
+    values = {name: str(claims.get(name, "")) for name, _, _ in PROFILE_FIELDS}
+    values.update({f"address_{part}": claims.get("address", {}).get(part, "") for part, _ in ADDRESS_FIELDS})
+    values.update(name=user.name, email_verified="yes" if user.email_verified else "")
+    values["phone_number_verified"] = "yes" if claims.get("phone_number_verified") else ""
+    return values
+
+
+def _posted_profile(form: FormData) -> dict[str, str]:
+    values = {name: forms.text(form, name, 2100) for name, _, _ in PROFILE_FIELDS}
+    values.update({f"address_{part}": forms.text(form, f"address_{part}", 600) for part, _ in ADDRESS_FIELDS})
+    values.update(name=forms.text(form, "name", 400))
+    values.update({flag: forms.text(form, flag, 10) for flag in ("email_verified", "phone_number_verified")})
+    return values
 
 
 def _refused(_session: Session, response: Response) -> bool:
@@ -182,6 +230,40 @@ async def user_sign_out(request: Request) -> Response:
     return response
 
 
+async def user_profile(request: Request) -> Response:
+    """The whole profile form at once: every claim is set to what the form holds (blank removes it)."""
+    slug, user_id = request.path_params["tenant"], request.path_params["user_id"]
+    form = await request.form()
+    values = _posted_profile(form)
+    claims: dict[str, object] = {name: values[name] for name, _, _ in PROFILE_FIELDS}
+    claims["phone_number_verified"] = values["phone_number_verified"] == "yes"
+    claims["address"] = {part: values[f"address_{part}"] for part, _ in ADDRESS_FIELDS}
+
+    def work(session: Session) -> Response:
+        member = require_member(
+            session, request, resolve_tenant(session, slug), ADMIN, csrf=forms.text(form, "csrf_token")
+        )
+        user = _user(session, member, user_id)
+        try:
+            with refusals(member):
+                manage.rename_end_user(session, member.tenant, member.actor, user, values["name"])
+                manage.update_end_user_profile(
+                    session,
+                    member.tenant,
+                    member.actor,
+                    user,
+                    claims=claims,
+                    email_verified=values["email_verified"] == "yes",
+                )
+        except Invalid as error:
+            field = next(iter(error.fields), "")
+            errors = {field.replace(".", "_"): error.fields[field]} if field else {"profile": [error.message]}
+            return _detail(request, session, member, user, errors=errors, status=400, profile_values=values)
+        return redirect(f"/t/{slug}/portal/users/{user.id}?notice=profile#profile-title", 303)
+
+    return await in_transaction(request, work, keep=_refused)
+
+
 async def user_reset_password(request: Request) -> Response:
     slug, user_id = request.path_params["tenant"], request.path_params["user_id"]
     form = await request.form()
@@ -251,6 +333,7 @@ routes = [
     Route("/portal/users/{user_id}", user_detail, methods=["GET"]),
     Route("/portal/users/{user_id}/disable", user_disable, methods=["POST"]),
     Route("/portal/users/{user_id}/enable", user_enable, methods=["POST"]),
+    Route("/portal/users/{user_id}/profile", user_profile, methods=["POST"]),
     Route("/portal/users/{user_id}/reset-password", user_reset_password, methods=["POST"]),
     Route("/portal/users/{user_id}/sign-out", user_sign_out, methods=["POST"]),
     Route("/portal/users/{user_id}/delete", user_delete_confirm, methods=["GET"]),

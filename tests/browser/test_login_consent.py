@@ -25,7 +25,7 @@ BAD_CREDENTIALS = "The email or password is incorrect."
 USER_SCOPE = "openid profile email offline_access"
 SCOPE_TEXT = {
     "openid": "Sign you in with your account",
-    "profile": "See your name",
+    "profile": "See your name and profile",
     "email": "See your email address",
     "offline_access": "Stay signed in to the app when you are not using it",
 }
@@ -314,6 +314,43 @@ def test_login_page_fits_a_phone_screen(site, browser, client_app):
         button = page.locator("button[type=submit]").bounding_box()
         assert button is not None and button["height"] >= 40, "the button is too small to tap"
         shot(page, "login-phone.png")
+    finally:
+        context.close()
+
+
+# -- languages: a German browser, and a client asking for German -------------------------------------
+
+
+def test_a_german_browser_reads_the_login_and_consent_pages_in_german(site, browser, client_app):
+    context, page = open_page(browser, client_app, locale="de-DE")  # Accept-Language: de-DE
+    try:
+        url, params = site.authorize_url()
+        client_app.start(page, url, f"{site.issuer}/login?**")
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        expect(page).to_have_title("Anmelden · Acme Corp")
+        expect(page.locator("h1")).to_have_text("Anmelden")
+        expect(page.get_by_label("E-Mail-Adresse")).to_be_visible()
+        with page.expect_response(lambda r: r.request.method == "POST" and "/login" in r.url):
+            submit_login(page, "alice@example.com", "falsch")
+        expect(page.locator("[role=alert]")).to_have_text("E-Mail-Adresse oder Passwort ist falsch.")
+        shot(page, "login-de.png")
+        submit_login(page, "alice@example.com", PASSWORD)
+        expect(page.locator("h1")).to_have_text("Acme Web möchte auf Ihr Konto zugreifen")
+        expect(page.get_by_role("button", name="Erlauben")).to_be_visible()
+        shot(page, "consent-de.png")
+        page.get_by_role("button", name="Erlauben").click()
+        page.wait_for_url(f"{REDIRECT_URI}?**")
+        assert client_app.last["state"] == params["state"] and "code" in client_app.last
+    finally:
+        context.close()
+
+
+def test_ui_locales_wins_over_the_browser_language(site, browser, client_app):
+    context, page = open_page(browser, client_app, locale="de-DE")
+    try:
+        url, _ = site.authorize_url(ui_locales="en")
+        client_app.start(page, url, f"{site.issuer}/login?**")
+        expect(page.locator("h1")).to_have_text("Sign in")
     finally:
         context.close()
 

@@ -15,7 +15,15 @@ def test_discovery_is_complete_and_truthful(http, ctx):
     assert doc["issuer"] == ISSUER
     for endpoint in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"):
         assert doc[endpoint].startswith(ISSUER + "/")
-    assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "offline_access", "read:reports"}
+    assert set(doc["scopes_supported"]) == {
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+        "read:reports",
+    }
     assert doc["response_types_supported"] == ["code"]
     assert set(doc["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
     assert doc["code_challenge_methods_supported"] == ["S256"]
