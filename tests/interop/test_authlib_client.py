@@ -4,6 +4,7 @@ JWKS, the token endpoint and userinfo are called over real HTTP, the pages are c
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,9 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from identity.db import session_scope
 from identity.models.tenant import Tenant
+from identity.models.user import User
 from tests.factories import REDIRECT_URI, make_client, make_scope, make_tenant, make_user
 from tests.flow import query_of
 from tests.interop.helpers import context as context  # the fixture: a fresh browser profile per test
@@ -307,3 +310,47 @@ def test_client_credentials_access_token_claims(live_server, provider):
     assert access.claims["sub"] == service.client_id
     assert access.claims["scope"] == "read:reports"
     assert access.claims["exp"] > access.claims["iat"]
+
+
+def test_the_claims_parameter_and_acr_as_authlib_sends_and_checks_them(live_server, provider, context):
+    """Authlib's client sends a ``claims`` request (a profile claim for userinfo, an essential ``acr`` for the
+    ID token); its ID token validation checks the ``acr`` we return against the values it asked for."""
+    ctx = live_server.ctx
+    app = make_client(ctx, provider.tenant)
+    user = make_user(ctx, provider.tenant)
+    with session_scope(ctx.sessions) as session:  # standard claims on the user (the portal or the API set them)
+        row = session.get(User, (provider.tenant.id, user.id))
+        row.claims = {"given_name": "Alice", "zoneinfo": "Europe/Berlin"}
+        session.add(row)
+    meta = provider.metadata
+    assert meta["claims_parameter_supported"] is True and "1" in meta["acr_values_supported"]
+    claims_request = {"userinfo": {"given_name": None}, "id_token": {"acr": {"essential": True, "values": ["1"]}}}
+
+    client = OAuth2Client(
+        app.client_id, app.client_secret, scope="openid email", redirect_uri=REDIRECT_URI, code_challenge_method="S256"
+    )
+    with client:
+        verifier, nonce = generate_token(48), secrets.token_urlsafe(16)
+        url, state = client.create_authorization_url(
+            meta["authorization_endpoint"],
+            code_verifier=verifier,
+            nonce=nonce,
+            claims=json.dumps(claims_request),
+            ui_locales="de",
+        )
+        returned = sign_in_in_browser(context, url)  # the consent page shows the profile scope the claim brings
+        token = client.fetch_token(
+            meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
+        )
+        assert set(token["scope"].split()) == {"openid", "email", "profile"}
+        decoded = jwt.decode(token["id_token"], provider.keys, algorithms=["RS256"])
+        id_token = CodeIDToken(
+            decoded.claims,
+            decoded.header,
+            options={"iss": {"essential": True, "value": provider.issuer}, **claims_request["id_token"]},
+            params={"nonce": nonce, "client_id": app.client_id, "access_token": token["access_token"]},
+        )
+        id_token.validate()  # Authlib raises if acr is missing or not one of the values asked for
+        assert id_token["acr"] == "1" and id_token["amr"] == ["pwd"]
+        info = client.get(meta["userinfo_endpoint"]).json()
+        assert info["given_name"] == "Alice" and info["zoneinfo"] == "Europe/Berlin"

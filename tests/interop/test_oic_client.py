@@ -28,6 +28,8 @@ from oic.oic.message import (
     AuthorizationErrorResponse,
     AuthorizationRequest,
     AuthorizationResponse,
+    Claims,
+    ClaimsRequest,
     IdToken,
     OpenIDSchema,
     RegistrationResponse,
@@ -37,7 +39,9 @@ from oic.oic.message import (
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from playwright.sync_api import BrowserContext
 
+from identity.db import session_scope
 from identity.models.tenant import Tenant
+from identity.models.user import User
 from tests.factories import REDIRECT_URI, AppCredentials, make_client, make_tenant, make_user
 from tests.flow import query_of
 from tests.interop.helpers import context as context  # the fixture: a fresh browser profile per test
@@ -94,10 +98,19 @@ class Authorization:
     verifier: str
 
 
-def authorization(client: Client, *, pkce: bool = True) -> Authorization:
+def authorization(
+    client: Client, *, pkce: bool = True, scope: list[str] | None = None, **extra: object
+) -> Authorization:
     """The authorization request as oic builds it: state, nonce (oic remembers it by state), PKCE S256."""
     state, nonce = rndstr(32), rndstr(32)
-    args = {"response_type": "code", "scope": USER_SCOPE, "state": state, "nonce": nonce, "redirect_uri": REDIRECT_URI}
+    args = {
+        "response_type": "code",
+        "scope": scope or USER_SCOPE,
+        "state": state,
+        "nonce": nonce,
+        "redirect_uri": REDIRECT_URI,
+        **extra,
+    }
     verifier = ""
     if pkce:
         challenge, verifier = client.add_code_challenge()
@@ -396,3 +409,26 @@ def test_oic_logs_out_and_verifies_our_back_channel_logout_token(live_server, pr
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def test_a_claims_request_as_oic_builds_it(live_server, provider, context):
+    """oic's ClaimsRequest (a profile claim for userinfo, an essential acr for the ID token) and ui_locales;
+    the claim's scope is added to the grant, and both places answer."""
+    ctx = live_server.ctx
+    app = make_client(ctx, provider.tenant)
+    user = make_user(ctx, provider.tenant)
+    with session_scope(ctx.sessions) as session:
+        row = session.get(User, (provider.tenant.id, user.id))
+        row.claims = {"family_name": "Liddell"}
+        session.add(row)
+    client = relying_party(provider.issuer, app, "client_secret_basic")
+    claims = ClaimsRequest(userinfo=Claims(family_name=None), id_token=Claims(acr={"essential": True, "values": ["1"]}))
+    auth = authorization(client, scope=["openid"], claims=claims, ui_locales="de")
+    assert "claims=" in auth.url
+    callback(client, sign_in_in_browser(context, auth.url), auth)
+    tokens = exchange(client, auth)
+    assert isinstance(tokens, AccessTokenResponse), tokens.to_dict()
+    assert set(tokens["scope"]) == {"openid", "profile"}
+    assert tokens["id_token"]["acr"] == "1" and tokens["id_token"]["family_name"] == "Liddell"
+    info = client.do_user_info_request(state=auth.state)
+    assert isinstance(info, OpenIDSchema) and info["family_name"] == "Liddell" and info["sub"] == user.id
