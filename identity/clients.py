@@ -34,6 +34,7 @@ TTL_MIN = 60
 ACCESS_TOKEN_TTL_MAX = 86400
 REFRESH_TOKEN_TTL_MAX = 365 * 86400
 SECRET_GRACE_MAX = 7 * 86400
+REFRESH_GRACE_MAX = 300  # a retry after a lost response comes within seconds; longer only widens a thief's window
 
 
 class ClientError(ValueError):
@@ -129,6 +130,7 @@ class ClientSpec:
     frontchannel_logout_uri: str = ""
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
+    refresh_token_grace: int = 0
 
     def problems(
         self,
@@ -203,6 +205,8 @@ class ClientSpec:
         ):
             if ttl is not None and not TTL_MIN <= ttl <= most:
                 add(name, f"lifetime must be between {TTL_MIN} and {most} seconds")
+        if not 0 <= self.refresh_token_grace <= REFRESH_GRACE_MAX:
+            add("refresh_token_grace", f"the reuse grace must be between 0 (off) and {REFRESH_GRACE_MAX} seconds")
         if len(self.description) > DESCRIPTION_MAX:
             add("description", f"description is too long ({DESCRIPTION_MAX} characters at most)")
         return errors
@@ -217,6 +221,7 @@ class ClientSpec:
         )
         client.grant_types, client.scopes = list(self.grant_types or []), list(self.scopes or [])
         client.access_token_ttl, client.refresh_token_ttl = self.access_token_ttl, self.refresh_token_ttl
+        client.refresh_token_grace = self.refresh_token_grace
 
 
 def default_app_type(public: bool, grant_types: list[str] | None) -> str:

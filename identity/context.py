@@ -32,6 +32,7 @@ class AppContext:
     directory: Directory
     usage: UsageCounter
     access_tokens: VerifiedTokens
+    retry_sealer: KeyEncryptor  # token responses kept for a refresh retry (identity.grants)
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
@@ -50,4 +51,5 @@ class AppContext:
             keys=KeyCache(encryptor),
             usage=UsageCounter(),
             access_tokens=VerifiedTokens(),
+            retry_sealer=KeyEncryptor(settings.secret_key, "refresh-token-retry"),
         )

@@ -53,10 +53,11 @@ class SecretHasher:
 
 
 class KeyEncryptor:
-    """Encrypts private signing keys at rest (Fernet: AES-128-CBC + HMAC-SHA256)."""
+    """Encrypts secrets at rest (Fernet: AES-128-CBC + HMAC-SHA256), under a key derived for one purpose:
+    private signing keys by default, or another (a sealed token response) so no key serves two."""
 
-    def __init__(self, secret_key: str) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, "signing-key-encryption")))
+    def __init__(self, secret_key: str, purpose: str = "signing-key-encryption") -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, purpose)))
 
     def encrypt(self, plaintext: bytes) -> str:
         return self._fernet.encrypt(plaintext).decode()

@@ -7,15 +7,19 @@ updates a row. The loser finds the row already claimed, which is a replay: the g
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from identity.changes import access_tokens_revoked, announce, grant_revoked, user_changed
 from identity.clock import now
-from identity.crypto import random_token, sha256_hex
+from identity.crypto import KeyEncryptor, random_token, sha256_hex
 from identity.db import tenant_delete, tenant_query, tenant_update
 from identity.models.grant import AuthorizationCode, Grant, RefreshToken, RevokedAccessToken
 from identity.models.tenant import Tenant
@@ -74,11 +78,12 @@ def _claim_once(
     secret: str,
     client_id: str,
     what: str,
+    spare: Callable[[Any], bool] | None = None,
 ) -> Any | None:
     """Mark the row of ``secret`` used, for this client, once: one ``UPDATE … WHERE <used> IS NULL``.
     If it was already used, this is a replay: revoke the grant it belongs to and audit it (the token
-    endpoint commits both despite the error). Returns the claimed row if it is still valid (not
-    expired, grant not revoked)."""
+    endpoint commits both despite the error), unless ``spare(row)`` says it is a retry to forgive.
+    Returns the claimed row if it is still valid (not expired, grant not revoked)."""
     table = model.__table__.c
     where = (table[hash_column] == sha256_hex(secret), table.client_id == client_id)
     claimed = session.exec(
@@ -89,6 +94,8 @@ def _claim_once(
     ).first()
     if claimed is None:
         previous = session.exec(tenant_query(model, tenant.id).where(*where)).first()
+        if previous is not None and spare is not None and spare(previous):
+            return None
         if previous is not None:
             log.warning("%s presented again; revoking its grant", what, extra={"tenant": tenant.slug})
             revoke_grant(session, tenant, previous.grant_id)
@@ -111,12 +118,88 @@ def consume_code(session: Session, tenant: Tenant, code: str, client_id: str) ->
     return row
 
 
-def rotate_refresh_token(session: Session, tenant: Tenant, token: str, client_id: str) -> RefreshToken | None:
-    """Claim the refresh token for rotation, once. Presenting a rotated token is reuse: revoke the family."""
+@dataclass(frozen=True)
+class Retry:
+    """A refresh token presented again within its client's grace after it was rotated: the rotation's own
+    response, to send again (the client lost it), and the token row it was rotated from."""
+
+    token: RefreshToken
+    response: dict[str, Any]
+
+
+def rotate_refresh_token(
+    session: Session, tenant: Tenant, token: str, client_id: str, *, grace: int = 0, sealer: KeyEncryptor | None = None
+) -> RefreshToken | Retry | None:
+    """Claim the refresh token for rotation, once. Presenting a rotated token is reuse: revoke the family.
+    With a ``grace`` (the client's, seconds), the token just rotated presented again within it, while its
+    successor is unused and the family live, is a retry: the rotation's response comes back (audited as
+    ``token.refresh_retried``), and nothing is revoked."""
+    retried: list[Retry] = []
+
+    def spare(previous: RefreshToken) -> bool:
+        retry = _retry_within_grace(session, tenant, previous, grace, sealer) if sealer is not None else None
+        if retry is not None:
+            retried.append(retry)
+        return retry is not None
+
     row: RefreshToken | None = _claim_once(
-        session, tenant, RefreshToken, "token_hash", "rotated_at", token, client_id, "rotated refresh token"
+        session,
+        tenant,
+        RefreshToken,
+        "token_hash",
+        "rotated_at",
+        token,
+        client_id,
+        "rotated refresh token",
+        spare if grace > 0 else None,
     )
+    if retried:
+        return retried[0]
+    if row is not None and grace > 0:  # this token is in use now: its predecessor's retry is over
+        session.exec(
+            tenant_update(RefreshToken, tenant.id)
+            .where(col(RefreshToken.grant_id) == row.grant_id, col(RefreshToken.successor_hash) == row.token_hash)
+            .values(successor_sealed=None)
+        )
     return row
+
+
+def _retry_within_grace(
+    session: Session, tenant: Tenant, previous: RefreshToken, grace: int, sealer: KeyEncryptor
+) -> Retry | None:
+    if previous.successor_sealed is None or previous.successor_hash is None or previous.rotated_at is None:
+        return None
+    if now() > previous.rotated_at + grace or is_grant_revoked(session, tenant, previous.grant_id):
+        return None
+    successor = session.exec(
+        tenant_query(RefreshToken, tenant.id).where(RefreshToken.token_hash == previous.successor_hash)
+    ).first()
+    if successor is None or successor.rotated_at is not None:  # not the immediately previous token any more
+        return None
+    try:
+        response = json.loads(sealer.decrypt(previous.successor_sealed))
+    except (InvalidToken, ValueError):
+        return None
+    actor = audit.Actor(f"client:{previous.client_id}")
+    target = f"grant:{previous.grant_id}"
+    audit.record(
+        session, tenant.id, actor, "token.refresh_retried", target, client_id=previous.client_id, user=previous.user_id
+    )
+    return Retry(previous, response)
+
+
+def seal_successor(
+    session: Session, tenant: Tenant, rotated: RefreshToken, response: dict[str, Any], sealer: KeyEncryptor
+) -> None:
+    """Keep the rotation's response (encrypted) on the token it replaced, for a retry within the grace."""
+    session.exec(
+        tenant_update(RefreshToken, tenant.id)
+        .where(col(RefreshToken.token_hash) == rotated.token_hash)
+        .values(
+            successor_hash=sha256_hex(str(response["refresh_token"])),
+            successor_sealed=sealer.encrypt(json.dumps(response).encode()),
+        )
+    )
 
 
 def save_refresh_token(

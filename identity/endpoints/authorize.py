@@ -100,9 +100,10 @@ def authorize_request(
             grant = server.get_consent_grant(request, end_user=signed_in.user if signed_in else None)
         prompts = split(data.get("prompt"))
         max_age = _max_age(data.get("max_age"), grant.redirect_uri)
-        # A request for one user (claims id_token.sub value) treats a browser signed in as another as not
-        # signed in: it must sign in, or with prompt=none it gets login_required.
-        user_id = signed_in.user.id if signed_in and claims.allows(signed_in.user.id) else None
+        # A request for one user (id_token_hint, claims id_token.sub) treats a browser signed in as another
+        # as not signed in: it must sign in, or with prompt=none it gets login_required.
+        required = flows.requested_user(server, data, request.client.id, grant.redirect_uri)
+        user_id = signed_in.user.id if signed_in and required in (None, signed_in.user.id) else None
         step = flows.next_step(
             server.session,
             server.tenant,

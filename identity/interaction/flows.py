@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from sqlmodel import Session, col
 
 from identity.clock import now
@@ -31,6 +32,7 @@ from identity.oauth import claims_request
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.scopes import split
+from identity.tokens import InvalidIdTokenHint, verify_id_token_hint
 
 LOGIN = "login"
 CONSENT = "consent"
@@ -199,6 +201,31 @@ def remember(
     session.flush()
 
 
+def requested_user(
+    server: AuthorizationServer, data: dict[str, Any], client_id: str | None, redirect_uri: str | None = None
+) -> str | None:
+    """The user the request is for, when it names one: the ``sub`` of ``id_token_hint`` (OIDC Core §3.1.2.1;
+    an ID token we issued to this client, expired or not) or of the ``claims`` parameter's ``id_token.sub``
+    value (§5.5.1). Raises ``invalid_request`` for a hint that is not ours or not this client's, or when
+    the two name different users."""
+    named = claims_request.parse(data.get("claims"), redirect_uri).required_sub
+    hint = data.get("id_token_hint")
+    if not hint:
+        return named
+    try:
+        claims = verify_id_token_hint(hint, server.issuer, server.ctx.keys.get(server.session, server.tenant))
+    except InvalidIdTokenHint as error:
+        raise InvalidRequestError(str(error), redirect_uri=redirect_uri) from error
+    audience = claims.get("aud")
+    if client_id not in ([audience] if isinstance(audience, str) else list(audience or [])):
+        raise InvalidRequestError("The id_token_hint was not issued to this client.", redirect_uri=redirect_uri)
+    if named is not None and named != claims["sub"]:
+        raise InvalidRequestError(
+            "The id_token_hint and the claims parameter name different users.", redirect_uri=redirect_uri
+        )
+    return str(claims["sub"])
+
+
 def finish(
     server: AuthorizationServer,
     request: PlainOAuth2Request,
@@ -214,8 +241,12 @@ def finish(
     """
     if granted_scope is not None:
         request = narrowed(request, granted_scope)
-    if user is not None and not claims_request.parse(request.payload.data.get("claims")).allows(user.id):
-        user = None  # the request was for another user (claims id_token.sub): access_denied
+    try:
+        required = requested_user(server, request.payload.data, request.payload.client_id)
+    except InvalidRequestError:  # checked at /authorize; a hint whose key has been retired since names nobody
+        required = ""
+    if user is not None and required is not None and required != user.id:
+        user = None  # the request was for another user (id_token_hint, claims id_token.sub): access_denied
     grant = server.get_consent_grant(request, end_user=user)
     request.auth_time, request.sid = auth_time, sid
     response: OAuthResponse = server.create_authorization_response(request, grant_user=user, grant=grant)

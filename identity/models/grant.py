@@ -97,6 +97,11 @@ class RefreshToken(TenantOwned, table=True):
     expires_at: int = Field(sa_type=BigInteger)
     # Set when this token is exchanged: presenting it again is reuse and revokes the grant.
     rotated_at: int | None = Field(default=None, sa_type=BigInteger)
+    # With the client's reuse grace (``Client.refresh_token_grace``): the token this one was exchanged for,
+    # and that exchange's response sealed (encrypted), so a retry within the grace gets the same answer.
+    # Wiped when the successor is used in turn.
+    successor_hash: str | None = Field(default=None, max_length=64)
+    successor_sealed: str | None = Field(default=None, sa_type=Text)
 
     # Authlib's TokenMixin, read by its refresh-token grant.
     def check_client(self, client: Any) -> bool:

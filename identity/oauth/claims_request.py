@@ -56,9 +56,6 @@ class ClaimsRequest:
     def acr_unmet(self) -> bool:
         return self.essential_acr is not None and not set(self.essential_acr) & set(ACR_VALUES_SUPPORTED)
 
-    def allows(self, user_id: str) -> bool:
-        return self.required_sub is None or self.required_sub == user_id
-
 
 def parse(value: str | None, redirect_uri: str | None = None) -> ClaimsRequest:
     """The parameter's JSON (§5.5): an object whose ``userinfo`` and ``id_token`` members are objects of

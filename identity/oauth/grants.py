@@ -82,10 +82,33 @@ class RefreshTokenGrant(_IssuesTokens, rfc6749.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation on every use
 
+    retry: grants.Retry | None = None
+
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
-        return grants.rotate_refresh_token(
-            self.server.session, self.server.tenant, refresh_token, self.request.client.id
+        claimed = grants.rotate_refresh_token(
+            self.server.session,
+            self.server.tenant,
+            refresh_token,
+            self.request.client.id,
+            grace=self.request.client.row.refresh_token_grace,
+            sealer=self.server.ctx.retry_sealer,
         )
+        if isinstance(claimed, grants.Retry):
+            self.retry = claimed
+            return claimed.token
+        return claimed
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        """A retry within the client's grace gets the rotation's response again; otherwise a new one, kept
+        (sealed) on the token it replaced when the client has a grace."""
+        if self.retry is not None:
+            return 200, self.retry.response, self.TOKEN_RESPONSE_HEADER
+        status, body, headers = super().create_token_response()
+        if self.request.client.row.refresh_token_grace > 0 and "refresh_token" in body:
+            grants.seal_successor(
+                self.server.session, self.server.tenant, self.request.refresh_token, body, self.server.ctx.retry_sealer
+            )
+        return status, body, headers
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Any:
         user = grants.active_user(self.server.session, self.server.tenant, refresh_token.user_id)

@@ -78,6 +78,15 @@ LogoutUri = Annotated[
 ScopeNames = Annotated[list[line(clients.URI_MAX, least=1)], Field(max_length=clients.URIS_MAX)]
 AccessTokenTtl = Annotated[int, Field(ge=clients.TTL_MIN, le=clients.ACCESS_TOKEN_TTL_MAX)]
 RefreshTokenTtl = Annotated[int, Field(ge=clients.TTL_MIN, le=clients.REFRESH_TOKEN_TTL_MAX)]
+RefreshTokenGrace = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=clients.REFRESH_GRACE_MAX,
+        description="Seconds after a rotation in which the previous refresh token, presented again, gets the same "
+        "response instead of revoking the family (a lost response); 0: off",
+    ),
+]
 AppType = Literal[tuple(clients.APP_TYPES)]  # the services' own lists (Literal of a tuple: its members)
 GrantType = Literal[tuple(clients.SUPPORTED_GRANT_TYPES)]
 Role = Literal[tuple(PORTAL_ROLES)]
@@ -106,6 +115,7 @@ class ClientCreate(Body):
     grant_types: list[GrantType] | None = Field(default=None, description="Default: by app_type")
     access_token_ttl: AccessTokenTtl | None = Field(default=None, description="Seconds; null: the tenant's")
     refresh_token_ttl: RefreshTokenTtl | None = Field(default=None, description="Seconds; null: the tenant's")
+    refresh_token_grace: RefreshTokenGrace = 0
 
 
 class ClientUpdate(Body):
@@ -119,6 +129,7 @@ class ClientUpdate(Body):
     scopes: ScopeNames = absent()
     access_token_ttl: AccessTokenTtl | None = absent()
     refresh_token_ttl: RefreshTokenTtl | None = absent()
+    refresh_token_grace: RefreshTokenGrace = absent()
 
 
 class SecretRotation(Body):
@@ -143,6 +154,7 @@ class Client(Out):
     require_pkce: bool
     access_token_ttl: int | None
     refresh_token_ttl: int | None
+    refresh_token_grace: int
     previous_secret_expires_at: int | None
     created_at: int
 

@@ -55,6 +55,7 @@ def _spec_of(client: Client) -> ClientSpec:
         frontchannel_logout_uri=client.frontchannel_logout_uri,
         access_token_ttl=client.access_token_ttl,
         refresh_token_ttl=client.refresh_token_ttl,
+        refresh_token_grace=client.refresh_token_grace,
     )
 
 
@@ -93,6 +94,7 @@ def client_create(request: Request, caller: Caller, body: c.ClientCreate) -> Wor
         frontchannel_logout_uri=body.frontchannel_logout_uri,
         access_token_ttl=body.access_token_ttl,
         refresh_token_ttl=body.refresh_token_ttl,
+        refresh_token_grace=body.refresh_token_grace,
     )
     ctx = app_context(request)
 

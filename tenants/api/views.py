@@ -27,6 +27,7 @@ def client_view(client: Client) -> contract.Client:
         require_pkce=client.require_pkce,
         access_token_ttl=client.access_token_ttl,
         refresh_token_ttl=client.refresh_token_ttl,
+        refresh_token_grace=client.refresh_token_grace,
         previous_secret_expires_at=client.previous_secret_expires_at,
         created_at=client.created_at,
     )

@@ -42,6 +42,10 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
             errors[name] = ["lifetime must be a whole number of seconds"]
             value = None
         ttls[name] = value
+    grace = forms.optional_int(form, "refresh_token_grace")
+    if isinstance(grace, str):
+        errors["refresh_token_grace"] = ["the reuse grace must be a whole number of seconds"]
+        grace = None
     defaults = APP_TYPES.get(app_type, APP_TYPES["web"])
     spec = ClientSpec(
         name=forms.text(form, "name", 300),
@@ -55,6 +59,7 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         public=defaults["public"],
         grant_types=list(defaults["grant_types"]),
         scopes=forms.many(form, "scopes"),
+        refresh_token_grace=grace or 0,
         **ttls,
     )
     return spec, errors

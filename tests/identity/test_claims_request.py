@@ -8,9 +8,11 @@ import json
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from starlette.testclient import TestClient
 
 from identity.db import session_scope
 from identity.models.user import User
+from tests.conftest import PUBLIC_URL
 from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, hidden, pkce_pair, query_of, sign_in, submit_login
 
@@ -151,3 +153,41 @@ def test_discovery_says_what_is_supported(http, acme):
     assert document["claims_parameter_supported"] is True
     assert document["acr_values_supported"] == ["1"]
     assert {"acr", "amr"} <= set(document["claims_supported"])
+
+
+# -- id_token_hint at /authorize (OIDC Core §3.1.2.1): the request names its user --------------------------
+
+
+def an_id_token(http, rp, email: str = "alice@example.com") -> str:
+    result = sign_in(http, "acme", rp.client_id, scope="openid", email=email)
+    return id_token(http, rp, result)["tokens"]["id_token"]
+
+
+def test_a_hint_for_the_signed_in_user_passes_silently(http, rp):
+    hint = an_id_token(http, rp)
+    silent = authorize(http, rp, scope="openid", prompt="none", id_token_hint=hint)
+    assert "code" in query_of(silent.headers["location"])
+
+
+def test_a_hint_for_someone_else_needs_a_sign_in(http, app, ctx, acme, rp):
+    make_user(ctx, acme, email="bob@example.com", name="Bob")
+    with TestClient(app, base_url=PUBLIC_URL, follow_redirects=False) as bobs_browser:
+        bobs_hint = an_id_token(bobs_browser, rp, "bob@example.com")
+    an_id_token(http, rp)  # alice is signed in here
+    silent = authorize(http, rp, scope="openid", prompt="none", id_token_hint=bobs_hint)
+    assert query_of(silent.headers["location"])["error"] == "login_required"
+    asked = authorize(http, rp, scope="openid", id_token_hint=bobs_hint)
+    assert "/login?" in asked.headers["location"]
+
+
+@pytest.mark.parametrize("which", ["garbage", "another client's"])
+def test_a_hint_we_did_not_issue_to_this_client_is_invalid_request(http, ctx, acme, rp, which):
+    if which == "garbage":
+        hint = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."
+    else:
+        other = make_client(ctx, acme, name="Other")
+        hint = an_id_token(http, other)
+    response = authorize(http, rp, scope="openid", id_token_hint=hint)
+    query = query_of(response.headers["location"])
+    assert query["error"] == "invalid_request" and query["state"] == "s1"
+    assert "id_token_hint" in query["error_description"]

@@ -72,3 +72,52 @@ def test_concurrent_refresh_exactly_one_wins(setup):
     data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     statuses = race(live.url, data, (rp.client_id, rp.client_secret))
     assert sorted(statuses) == [200] + [400] * (N - 1)
+
+
+def test_concurrent_retries_within_the_grace_all_get_the_one_rotation(live_server):
+    """With a reuse grace, N simultaneous refreshes of one token (a client retrying a slow request) are one
+    rotation: every answer is the same new refresh token, and the family stays live."""
+    tenant = make_tenant(live_server.ctx)
+    make_user(live_server.ctx, tenant)
+    rp = make_client(live_server.ctx, tenant, refresh_token_grace=30)
+    with httpx.Client(base_url=live_server.url, follow_redirects=False) as browser:
+        result = sign_in(browser, "acme", rp.client_id)
+        tokens = browser.post(
+            "/t/acme/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": result["code"],
+                "redirect_uri": REDIRECT_URI,
+                "code_verifier": result["_verifier"],
+            },
+            auth=(rp.client_id, rp.client_secret),
+        ).json()
+        barrier = threading.Barrier(N)
+        answers: list[httpx.Response] = []
+        lock = threading.Lock()
+
+        def attempt() -> None:
+            with httpx.Client(base_url=live_server.url, timeout=30) as client:
+                barrier.wait()
+                response = client.post(
+                    "/t/acme/token",
+                    data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                    auth=(rp.client_id, rp.client_secret),
+                )
+            with lock:
+                answers.append(response)
+
+        threads = [threading.Thread(target=attempt) for _ in range(N)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert [a.status_code for a in answers] == [200] * N
+        assert len({a.json()["refresh_token"] for a in answers}) == 1
+        newest = answers[0].json()["refresh_token"]
+        again = browser.post(
+            "/t/acme/token",
+            data={"grant_type": "refresh_token", "refresh_token": newest},
+            auth=(rp.client_id, rp.client_secret),
+        )
+        assert again.status_code == 200  # the family was never revoked
