@@ -131,6 +131,7 @@ class ClientSpec:
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
     refresh_token_grace: int = 0
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6 client metadata
 
     def problems(
         self,
@@ -222,6 +223,7 @@ class ClientSpec:
         client.grant_types, client.scopes = list(self.grant_types or []), list(self.scopes or [])
         client.access_token_ttl, client.refresh_token_ttl = self.access_token_ttl, self.refresh_token_ttl
         client.refresh_token_grace = self.refresh_token_grace
+        client.require_pushed_requests = self.require_pushed_authorization_requests
 
 
 def default_app_type(public: bool, grant_types: list[str] | None) -> str:

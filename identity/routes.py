@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from identity.endpoints import authorize, branding, discovery, token, token_status, userinfo
+from identity.endpoints import authorize, branding, discovery, par, token, token_status, userinfo
 from identity.fastlane import Endpoint, discovery_lane, jwks_lane, token_lane, userinfo_lane
 from identity.interaction import logout, pages, register
 
@@ -16,6 +16,7 @@ tenant_routes = [
     ),
     Endpoint("/.well-known/jwks.json", discovery.jwks, methods=["GET"], fast=jwks_lane),
     Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
+    Route("/par", par.push, methods=["POST"]),
     Route("/login", pages.login_page, methods=["GET"]),
     Route("/login", pages.login_submit, methods=["POST"]),
     Route("/register", register.register_page, methods=["GET"]),

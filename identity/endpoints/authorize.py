@@ -26,7 +26,7 @@ from starlette.responses import Response
 from identity import browser as browser_cookies
 from identity.i18n import N_
 from identity.interaction import flows
-from identity.oauth import claims_request, response_mode, syntax
+from identity.oauth import claims_request, pushed, response_mode, syntax
 from identity.oauth.claims_request import UnmetAuthenticationRequirementsError
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
@@ -68,6 +68,22 @@ def to_client(server: AuthorizationServer, request: PlainOAuth2Request, error: O
     )
 
 
+SPENT_REFERENCE = N_(
+    "This sign-in request has expired or was already used. Go back to the application and start again."
+)
+
+
+def _spent_reference(tenant: Any) -> Outcome:
+    """A pushed request's reference that is unknown, another client's, expired or used: the error page (no
+    redirect URI is known to be this client's until the request is found)."""
+    return Outcome(
+        error_title=N_("This sign-in link is not valid"),
+        error_message=SPENT_REFERENCE,
+        error_code="invalid_request_uri",
+        tenant_name=tenant.name,
+    )
+
+
 PAGE_MESSAGES = {
     "invalid_client": N_("The application that sent you here is not registered with %(tenant)s."),
     "invalid_request": N_(
@@ -77,32 +93,61 @@ PAGE_MESSAGES = {
 }
 
 
+@dataclass
+class Checked:
+    """An authorization request that passed every check: as it will be served (widened by ``claims``), the
+    Authlib grant that will serve it, ``max_age``, and the user it is for when it names one."""
+
+    request: PlainOAuth2Request
+    grant: Any
+    max_age: int | None
+    required_user: str | None
+
+
+def checked_request(
+    server: AuthorizationServer, request: PlainOAuth2Request, end_user: Any, *, pushed: bool
+) -> Checked:
+    """What /authorize checks before deciding on a page, and the PAR endpoint before keeping a request
+    (``pushed``): Authlib's validation (client, redirect URI, response type, scope, PKCE), then ours. Raises
+    OAuth2Error, carrying the redirect URI once that is validated."""
+    grant = server.get_consent_grant(request, end_user=end_user)
+    data = request.payload.data
+    _refuse_request_objects(data, grant.redirect_uri)
+    if request.client.row.require_pushed_requests and not pushed:
+        raise InvalidRequestError(
+            "This application must push its authorization requests (RFC 9126).", redirect_uri=grant.redirect_uri
+        )
+    response_mode.check(data, grant.redirect_uri)
+    claims = claims_request.parse(data.get("claims"), grant.redirect_uri)
+    if claims.acr_unmet():
+        raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
+    widened = claims_request.widened_scope(split(request.scope), claims, request.client.row.scopes)
+    if widened != split(request.scope):  # the claims asked for bring their scopes (and consent for them)
+        request = flows.narrowed(request, " ".join(widened))
+        grant = server.get_consent_grant(request, end_user=end_user)
+    max_age = _max_age(data.get("max_age"), grant.redirect_uri)
+    required = flows.requested_user(server, data, request.client.id, grant.redirect_uri)
+    return Checked(request, grant, max_age, required)
+
+
 def authorize_request(
     server: AuthorizationServer,
     request: PlainOAuth2Request,
     signed_in: browser_cookies.SignedIn | None,
     browser_id: str,
+    *,
+    pushed: bool = False,
 ) -> Outcome:
     refused = _malformed(server, request)
     if refused is not None:
         return refused
     try:
-        grant = server.get_consent_grant(request, end_user=signed_in.user if signed_in else None)
-        data = request.payload.data
-        _refuse_request_objects(data, grant.redirect_uri)
-        response_mode.check(data, grant.redirect_uri)
-        claims = claims_request.parse(data.get("claims"), grant.redirect_uri)
-        if claims.acr_unmet():
-            raise UnmetAuthenticationRequirementsError(redirect_uri=grant.redirect_uri)
-        widened = claims_request.widened_scope(split(request.scope), claims, request.client.row.scopes)
-        if widened != split(request.scope):  # the claims asked for bring their scopes (and consent for them)
-            request = flows.narrowed(request, " ".join(widened))
-            grant = server.get_consent_grant(request, end_user=signed_in.user if signed_in else None)
-        prompts = split(data.get("prompt"))
-        max_age = _max_age(data.get("max_age"), grant.redirect_uri)
+        checked = checked_request(server, request, signed_in.user if signed_in else None, pushed=pushed)
+        request, grant = checked.request, checked.grant
+        prompts = split(request.payload.data.get("prompt"))
         # A request for one user (id_token_hint, claims id_token.sub) treats a browser signed in as another
         # as not signed in: it must sign in, or with prompt=none it gets login_required.
-        required = flows.requested_user(server, data, request.client.id, grant.redirect_uri)
+        required = checked.required_user
         user_id = signed_in.user.id if signed_in and required in (None, signed_in.user.id) else None
         step = flows.next_step(
             server.session,
@@ -112,7 +157,7 @@ def authorize_request(
             prompts,
             user_id=user_id,
             auth_time=signed_in.auth_time if signed_in else None,
-            max_age=max_age,
+            max_age=checked.max_age,
         )
         if step.name != flows.FINISH and "none" in prompts:  # OIDC Core §3.1.2.6: no page may be shown
             error = LoginRequiredError if step.name == flows.LOGIN else ConsentRequiredError
@@ -216,9 +261,18 @@ async def authorize(request: Request) -> Response:
     def work(session: Session) -> tuple[Outcome, Any]:
         tenant = ctx.directory.tenant(slug)  # a read-only snapshot, fresh within the cache's life
         server = AuthorizationServer(ctx, session, tenant)
-        oauth_request = PlainOAuth2Request("GET", uri, headers, query=query + form)
+        items = query + form
+        named = dict(items)
+        by_reference = pushed.is_pushed_reference(named.get("request_uri", "")) and len(items) == len(named)
+        if by_reference:  # RFC 9126 §4: the pushed parameters, and only those, are the request
+            client_id = named.get("client_id", "")
+            stored = pushed.claim(session, tenant, named["request_uri"], client_id)
+            if stored is None:
+                return _spent_reference(tenant), tenant
+            items = [*stored, ("client_id", client_id)]
+        oauth_request = PlainOAuth2Request("GET", uri, headers, query=items)
         signed_in = browser_cookies.current_user(session, tenant, session_id)
-        return authorize_request(server, oauth_request, signed_in, browser_id), tenant
+        return authorize_request(server, oauth_request, signed_in, browser_id, pushed=by_reference), tenant
 
     outcome, tenant = await in_transaction(request, work)
     languages = next((v for k, v in query + form if k == "ui_locales"), None)

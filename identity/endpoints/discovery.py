@@ -37,6 +37,8 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": f"{issuer}/introspect",
         "introspection_endpoint_auth_methods_supported": IntrospectionEndpoint.CLIENT_AUTH_METHODS,
+        "pushed_authorization_request_endpoint": f"{issuer}/par",  # RFC 9126; required per app, not for all
+        "require_pushed_authorization_requests": False,
         "revocation_endpoint": f"{issuer}/revoke",
         "revocation_endpoint_auth_methods_supported": RevocationEndpoint.CLIENT_AUTH_METHODS,
         # OIDC RP-Initiated, Front-Channel and Back-Channel Logout 1.0 (identity.interaction.logout, .sessions).

@@ -4,7 +4,7 @@ from identity.models.admin import AdminSession, PlatformAdmin
 from identity.models.audit import AuditEvent
 from identity.models.client import Client
 from identity.models.grant import AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RevokedAccessToken
-from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle
+from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle, PushedRequest
 from identity.models.key import SigningKey
 from identity.models.team import Invitation, Membership
 from identity.models.tenant import Tenant, TenantScope, TokenUsage
@@ -24,6 +24,7 @@ __all__ = [
     "Grant",
     "LoginThrottle",
     "LogoutDelivery",
+    "PushedRequest",
     "RefreshToken",
     "RevokedAccessToken",
     "SigningKey",

@@ -38,6 +38,8 @@ class Client(TenantOwned, table=True):
     # Seconds after a rotation in which presenting the previous refresh token again is a retry (the client
     # lost the response) and gets the same response, not reuse; 0 (the default) is off.
     refresh_token_grace: int = 0
+    # RFC 9126 §6: this client's authorization requests must come pushed (PAR); a plain one is refused.
+    require_pushed_requests: bool = False
     # Secret rotation with a grace period: the previous secret still works until then.
     previous_secret_hash: str | None = Field(default=None, max_length=128)
     previous_secret_expires_at: int | None = Field(default=None, sa_type=BigInteger)

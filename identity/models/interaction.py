@@ -54,6 +54,23 @@ class AuthorizationRequest(TenantOwned, table=True):
     expires_at: int = Field(sa_type=BigInteger)
 
 
+class PushedRequest(TenantOwned, table=True):
+    """An authorization request a client pushed (RFC 9126), waiting for the browser to bring its
+    ``request_uri`` to /authorize; used once, short-lived. Only the SHA-256 of the reference is stored."""
+
+    __tablename__ = "pushed_requests"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"], ondelete="CASCADE"),
+        Index("ix_pushed_requests_expires_at", "tenant_id", "expires_at"),
+    )
+
+    ref_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=64)
+    params: dict[str, Any] = Field(sa_type=JSON)
+    expires_at: int = Field(sa_type=BigInteger)
+    used_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
 class Consent(TenantOwned, table=True):
     """A user's remembered decision for one client: what was asked and what was granted."""
 

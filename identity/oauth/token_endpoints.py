@@ -1,6 +1,7 @@
-"""What introspection (RFC 7662) and revocation (RFC 7009) share: the client's authentication failing as one
-401, and finding a token of this tenant whatever its kind, the hint only ordering the search (RFC 7662
-§2.1, RFC 7009 §2.1). Each endpoint says what it makes of an access token and of a refresh token."""
+"""What introspection (RFC 7662), revocation (RFC 7009) and pushed authorization requests (RFC 9126) share:
+the client's authentication failing as one 401. And what the first two share: finding a token of this
+tenant whatever its kind, the hint only ordering the search (RFC 7662 §2.1, RFC 7009 §2.1); each says what
+it makes of an access token and of a refresh token."""
 
 from __future__ import annotations
 
@@ -18,16 +19,23 @@ ACCESS_TOKEN = "access_token"
 REFRESH_TOKEN = "refresh_token"
 
 
+def authenticated_client(server: AuthorizationServer, request: Any, methods: list[str], endpoint: str) -> Any:
+    """The client the request authenticates as, by one of ``methods``. Authlib answers an unknown
+    client_secret_post client with 400 and its own wording; here every failure is the same 401 (RFC 6749
+    §5.2 allows it): unknown ids and wrong secrets look alike."""
+    try:
+        return server.authenticate_client(request, methods, endpoint)
+    except InvalidClientError as error:
+        raise InvalidClientError(status_code=401, description="Client authentication failed.") from error
+
+
 class TenantTokenEndpoint(TokenEndpoint):
     server: AuthorizationServer
 
     def authenticate_endpoint_client(self, request: Any) -> Any:
-        try:
-            return super().authenticate_endpoint_client(request)
-        except InvalidClientError as error:
-            # Authlib answers an unknown client_secret_post client with 400 and its own wording; here every
-            # failure is the same 401 (RFC 6749 §5.2 allows it): unknown ids and wrong secrets look alike.
-            raise InvalidClientError(status_code=401, description="Client authentication failed.") from error
+        client = authenticated_client(self.server, request, self.CLIENT_AUTH_METHODS, str(self.ENDPOINT_NAME))
+        request.client = client
+        return client
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
         finders = [self.access_token, self.refresh_token]

@@ -116,6 +116,9 @@ class ClientCreate(Body):
     access_token_ttl: AccessTokenTtl | None = Field(default=None, description="Seconds; null: the tenant's")
     refresh_token_ttl: RefreshTokenTtl | None = Field(default=None, description="Seconds; null: the tenant's")
     refresh_token_grace: RefreshTokenGrace = 0
+    require_pushed_authorization_requests: bool = Field(
+        default=False, description="RFC 9126: refuse authorization requests that were not pushed to /par"
+    )
 
 
 class ClientUpdate(Body):
@@ -130,6 +133,7 @@ class ClientUpdate(Body):
     access_token_ttl: AccessTokenTtl | None = absent()
     refresh_token_ttl: RefreshTokenTtl | None = absent()
     refresh_token_grace: RefreshTokenGrace = absent()
+    require_pushed_authorization_requests: bool = absent()
 
 
 class SecretRotation(Body):
@@ -155,6 +159,7 @@ class Client(Out):
     access_token_ttl: int | None
     refresh_token_ttl: int | None
     refresh_token_grace: int
+    require_pushed_authorization_requests: bool
     previous_secret_expires_at: int | None
     created_at: int
 

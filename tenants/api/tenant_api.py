@@ -56,6 +56,7 @@ def _spec_of(client: Client) -> ClientSpec:
         access_token_ttl=client.access_token_ttl,
         refresh_token_ttl=client.refresh_token_ttl,
         refresh_token_grace=client.refresh_token_grace,
+        require_pushed_authorization_requests=client.require_pushed_requests,
     )
 
 
@@ -95,6 +96,7 @@ def client_create(request: Request, caller: Caller, body: c.ClientCreate) -> Wor
         access_token_ttl=body.access_token_ttl,
         refresh_token_ttl=body.refresh_token_ttl,
         refresh_token_grace=body.refresh_token_grace,
+        require_pushed_authorization_requests=body.require_pushed_authorization_requests,
     )
     ctx = app_context(request)
 

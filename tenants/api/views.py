@@ -28,6 +28,7 @@ def client_view(client: Client) -> contract.Client:
         access_token_ttl=client.access_token_ttl,
         refresh_token_ttl=client.refresh_token_ttl,
         refresh_token_grace=client.refresh_token_grace,
+        require_pushed_authorization_requests=client.require_pushed_requests,
         previous_secret_expires_at=client.previous_secret_expires_at,
         created_at=client.created_at,
     )

@@ -60,6 +60,7 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         grant_types=list(defaults["grant_types"]),
         scopes=forms.many(form, "scopes"),
         refresh_token_grace=grace or 0,
+        require_pushed_authorization_requests=forms.text(form, "require_par", 10) == "yes",
         **ttls,
     )
     return spec, errors

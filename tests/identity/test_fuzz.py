@@ -22,6 +22,7 @@ ENDPOINTS = [
     "/t/acme/userinfo",
     "/t/acme/introspect",
     "/t/acme/revoke",
+    "/t/acme/par",
     "/t/acme/logout",
     "/t/acme/logout/confirm",
     "/t/acme/.well-known/openid-configuration",

@@ -9,7 +9,6 @@ from sqlmodel import select
 
 from identity.clock import now
 from identity.crypto import sha256_hex
-from identity.db import session_scope
 from identity.models.client import Client
 from identity.models.grant import RefreshToken
 from tests.api.helpers import ALL_TENANT_SCOPES, audit_rows, bearer, management_token
@@ -77,7 +76,7 @@ def test_after_the_grace_a_retry_is_reuse(http, ctx, acme):
     rp = make_client(ctx, acme, refresh_token_grace=30)
     first = first_tokens(http, rp)
     rotated = refresh(http, rp, first["refresh_token"]).json()
-    with session_scope(ctx.sessions) as session:  # the rotation happened 31 seconds ago
+    with inspect_db(ctx) as session:  # the rotation happened 31 seconds ago
         row = session.exec(
             select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(first["refresh_token"]))
         ).one()

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.factories import REDIRECT_URI, make_client, make_tenant, make_user
-from tests.flow import sign_in
+from tests.flow import pkce_pair, sign_in
 
 pytestmark = pytest.mark.postgres
 N = 8
@@ -121,3 +121,39 @@ def test_concurrent_retries_within_the_grace_all_get_the_one_rotation(live_serve
             auth=(rp.client_id, rp.client_secret),
         )
         assert again.status_code == 200  # the family was never revoked
+
+
+def test_a_pushed_request_reference_is_used_once_under_concurrency(setup):
+    """N browsers bring one PAR request_uri at the same moment: exactly one gets the request."""
+    live, rp, browser = setup
+    _, challenge = pkce_pair()
+    pushed = browser.post(
+        "/t/acme/par",
+        data={
+            "response_type": "code",
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+        auth=(rp.client_id, rp.client_secret),
+    )
+    assert pushed.status_code == 201, pushed.text
+    query = {"client_id": rp.client_id, "request_uri": pushed.json()["request_uri"]}
+    barrier = threading.Barrier(N)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        with httpx.Client(base_url=live.url, timeout=30, follow_redirects=False) as client:
+            barrier.wait()
+            status = client.get("/t/acme/authorize", params=query).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=attempt) for _ in range(N)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [302] + [400] * (N - 1)
