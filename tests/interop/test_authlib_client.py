@@ -354,3 +354,35 @@ def test_the_claims_parameter_and_acr_as_authlib_sends_and_checks_them(live_serv
         assert id_token["acr"] == "1" and id_token["amr"] == ["pwd"]
         info = client.get(meta["userinfo_endpoint"]).json()
         assert info["given_name"] == "Alice" and info["zoneinfo"] == "Europe/Berlin"
+
+
+def test_a_pushed_authorization_request_with_authlibs_client_authentication(live_server, provider, context):
+    """RFC 9126 with Authlib's client: the request is pushed with Authlib's own client authentication
+    (client_secret_basic), the authorization URL carries the request_uri, and the code comes back to it."""
+    ctx = live_server.ctx
+    app = make_client(ctx, provider.tenant, require_pushed_authorization_requests=True)
+    make_user(ctx, provider.tenant)
+    meta = provider.metadata
+    client = OAuth2Client(
+        app.client_id, app.client_secret, scope="openid email", redirect_uri=REDIRECT_URI, code_challenge_method="S256"
+    )
+    with client:
+        verifier, state, nonce = generate_token(48), secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        plain, _ = client.create_authorization_url(
+            meta["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce
+        )
+        pushed = client.post(
+            meta["pushed_authorization_request_endpoint"],
+            data=dict(query_of(plain)),  # what Authlib would have put in the URL
+            auth=client.client_auth("client_secret_basic"),
+        )
+        assert pushed.status_code == 201, pushed.text
+        url, _ = client.create_authorization_url(
+            meta["authorization_endpoint"], state=state, request_uri=pushed.json()["request_uri"]
+        )
+        returned = sign_in_in_browser(context, url)
+        assert query_of(returned)["state"] == state
+        token = client.fetch_token(
+            meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
+        )
+        assert set(token["scope"].split()) == {"openid", "email"} and "id_token" in token

@@ -36,7 +36,7 @@ from oic.oic.message import (
     TokenErrorResponse,
     verify_id_token,
 )
-from oic.utils.authn.client import CLIENT_AUTHN_METHOD
+from oic.utils.authn.client import CLIENT_AUTHN_METHOD, ClientSecretBasic
 from playwright.sync_api import BrowserContext
 
 from identity.db import session_scope
@@ -432,3 +432,35 @@ def test_a_claims_request_as_oic_builds_it(live_server, provider, context):
     assert tokens["id_token"]["acr"] == "1" and tokens["id_token"]["family_name"] == "Liddell"
     info = client.do_user_info_request(state=auth.state)
     assert isinstance(info, OpenIDSchema) and info["family_name"] == "Liddell" and info["sub"] == user.id
+
+
+def test_a_pushed_authorization_request_built_and_authenticated_by_oic(live_server, provider, context):
+    """RFC 9126 with oic: oic builds the authorization request and the client_secret_basic header; the
+    request is pushed, and oic's authorization URL carries the returned request_uri (with the same state, so
+    oic finds its nonce when the response comes back)."""
+    ctx = live_server.ctx
+    app = make_client(ctx, provider.tenant, require_pushed_authorization_requests=True)
+    user = make_user(ctx, provider.tenant)
+    client = relying_party(provider.issuer, app, "client_secret_basic")
+    auth = authorization(client, scope=["openid", "email"])
+    request = client.construct_AuthorizationRequest(request_args=dict(parse_qsl(urlsplit(auth.url).query)))
+    http_args = ClientSecretBasic(client).construct(request, http_args={})
+    pushed = httpx.post(
+        client.provider_info["pushed_authorization_request_endpoint"],
+        content=request.to_urlencoded(),
+        headers={**http_args["headers"], "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert pushed.status_code == 201, pushed.text
+    by_reference = {
+        "response_type": "code",
+        "scope": ["openid"],
+        "state": auth.state,
+        "redirect_uri": REDIRECT_URI,
+        "request_uri": pushed.json()["request_uri"],
+    }
+    url, _, _, _ = client.request_info(AuthorizationRequest, method="GET", request_args=by_reference)
+    callback(client, sign_in_in_browser(context, url), auth)
+    tokens = exchange(client, auth)
+    assert isinstance(tokens, AccessTokenResponse), tokens.to_dict()
+    assert set(tokens["scope"]) == {"openid", "email"}  # the pushed scope, not the one beside request_uri
+    assert tokens["id_token"]["sub"] == user.id and tokens["id_token"]["nonce"] == auth.nonce
