@@ -51,6 +51,32 @@ def submit_login(http: TestClient, slug: str, page_html: str, email: str, passwo
     )
 
 
+def sign_in_and_approve(
+    http: TestClient,
+    slug: str,
+    login_location: str,
+    *,
+    email: str = "alice@example.com",
+    scopes: tuple[str, ...] = ("profile",),
+) -> dict[str, str]:
+    """From the login page a request was sent to, to the redirect back: sign in, approve ``scopes`` (the
+    optional ones to keep ticked); returns the redirect's query. The consent page must be shown."""
+    login = http.get(login_location)
+    after = submit_login(http, slug, login.text, email, PASSWORD)
+    consent = http.get(after.headers["location"])
+    assert consent.status_code == 200 and "/consent" in after.headers["location"], after.headers["location"]
+    done = http.post(
+        f"/t/{slug}/consent",
+        data={
+            "csrf_token": hidden(consent.text, "csrf_token"),
+            "flow": hidden(consent.text, "flow"),
+            "decision": "approve",
+            "scope": list(scopes),
+        },
+    )
+    return query_of(done.headers["location"])
+
+
 def authorize_url(slug: str, client_id: str, **params: str) -> str:
     base = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "scope": "openid"}
     base.update(params)

@@ -14,7 +14,7 @@ from identity.db import session_scope
 from identity.models.user import User
 from tests.conftest import PUBLIC_URL
 from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_tenant, make_user
-from tests.flow import authorize_url, exchange, hidden, pkce_pair, query_of, sign_in, submit_login
+from tests.flow import authorize_url, exchange, hidden, pkce_pair, query_of, sign_in, sign_in_and_approve, submit_login
 
 
 @pytest.fixture
@@ -54,20 +54,8 @@ def test_a_claim_asked_for_brings_its_scope_to_the_consent_page_and_then_the_ans
             "acme", rp.client_id, scope="openid", claims=claims, code_challenge=challenge, code_challenge_method="S256"
         )
     )
-    login = http.get(start.headers["location"])
-    after = submit_login(http, "acme", login.text, "alice@example.com", PASSWORD)
-    consent = http.get(after.headers["location"])
-    assert 'value="profile"' in consent.text  # the user decides on what the claim request adds
-    done = http.post(
-        "/t/acme/consent",
-        data={
-            "csrf_token": hidden(consent.text, "csrf_token"),
-            "flow": hidden(consent.text, "flow"),
-            "decision": "approve",
-            "scope": ["profile"],
-        },
-    )
-    result = {**query_of(done.headers["location"]), "_verifier": verifier}
+    # The consent page asks for profile, the scope the claim request adds; the user keeps it ticked.
+    result = {**sign_in_and_approve(http, "acme", start.headers["location"]), "_verifier": verifier}
     answer = id_token(http, rp, result)
     assert answer["tokens"]["scope"] == "openid profile"
     assert "auth_time" in answer and answer["given_name"] == "Alice"

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from identity.models.interaction import PushedRequest
-from tests.factories import PASSWORD, REDIRECT_URI, inspect_db, make_client, make_tenant, make_user
-from tests.flow import exchange, hidden, pkce_pair, query_of, submit_login
+from tests.factories import REDIRECT_URI, inspect_db, make_client, make_tenant, make_user
+from tests.flow import exchange, pkce_pair, query_of, sign_in_and_approve
 
 
 @pytest.fixture
@@ -49,23 +49,6 @@ def follow(http, client_id: str, request_uri: str):  # type: ignore[no-untyped-d
     return http.get("/t/acme/authorize?" + urlencode({"client_id": client_id, "request_uri": request_uri}))
 
 
-def sign_in_and_approve(http, location: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """From the login page to the redirect back: sign in, approve every scope shown."""
-    login = http.get(location)
-    after = submit_login(http, "acme", login.text, "alice@example.com", PASSWORD)
-    consent = http.get(after.headers["location"])
-    done = http.post(
-        "/t/acme/consent",
-        data={
-            "csrf_token": hidden(consent.text, "csrf_token"),
-            "flow": hidden(consent.text, "flow"),
-            "decision": "approve",
-            "scope": ["profile"],
-        },
-    )
-    return query_of(done.headers["location"])
-
-
 def test_a_pushed_request_signs_the_user_in_and_its_code_works(http, rp):
     params, verifier = pushed_params()
     answer = push(http, rp, params)
@@ -75,7 +58,7 @@ def test_a_pushed_request_signs_the_user_in_and_its_code_works(http, rp):
 
     to_login = follow(http, rp.client_id, body["request_uri"])
     assert to_login.status_code == 302 and "/login?" in to_login.headers["location"]
-    back = sign_in_and_approve(http, to_login.headers["location"])
+    back = sign_in_and_approve(http, "acme", to_login.headers["location"])
     assert back["state"] == "s1" and "code" in back  # the pushed state came back
     tokens = exchange(http, "acme", rp.client_id, rp.client_secret, back["code"], verifier)
     assert tokens["status"] == 200 and tokens["scope"] == "openid profile"
@@ -110,7 +93,7 @@ def test_only_the_pushed_parameters_count(http, rp):
     request_uri = push(http, rp, params).json()["request_uri"]
     extra = {"client_id": rp.client_id, "request_uri": request_uri, "state": "added", "scope": "openid"}
     to_login = http.get("/t/acme/authorize?" + urlencode(extra))
-    back = sign_in_and_approve(http, to_login.headers["location"])
+    back = sign_in_and_approve(http, "acme", to_login.headers["location"])
     assert back["state"] == "pushed"
 
 

@@ -1,7 +1,9 @@
-"""Real concurrency on PostgreSQL: of N simultaneous redemptions of one code (or one refresh token),
-exactly one succeeds. Runs against a live uvicorn server, N threads released by one barrier."""
+"""Real concurrency on PostgreSQL: of N simultaneous redemptions of one code (or one refresh token, or one
+pushed request's reference), exactly one succeeds; with a refresh grace, N retries are one rotation. Runs
+against a live uvicorn server, N threads released by one barrier."""
 
 import threading
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -13,24 +15,40 @@ pytestmark = pytest.mark.postgres
 N = 8
 
 
-def race(url: str, data: dict, auth: tuple[str, str]) -> list[int]:
+def race(url: str, send: Callable[[httpx.Client], httpx.Response]) -> list[httpx.Response]:
+    """``send`` from N clients at the same moment; every answer."""
     barrier = threading.Barrier(N)
-    statuses: list[int] = []
+    answers: list[httpx.Response] = []
     lock = threading.Lock()
 
     def attempt() -> None:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as client:
             barrier.wait()
-            status = client.post("/t/acme/token", data=data, auth=auth).status_code
+            answer = send(client)
         with lock:
-            statuses.append(status)
+            answers.append(answer)
 
     threads = [threading.Thread(target=attempt) for _ in range(N)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    return statuses
+    return answers
+
+
+def token_race(url: str, data: dict, auth: tuple[str, str]) -> list[int]:
+    return [a.status_code for a in race(url, lambda client: client.post("/t/acme/token", data=data, auth=auth))]
+
+
+def first_tokens(browser: httpx.Client, rp) -> dict:  # type: ignore[no-untyped-def]
+    result = sign_in(browser, "acme", rp.client_id)
+    data = {
+        "grant_type": "authorization_code",
+        "code": result["code"],
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": result["_verifier"],
+    }
+    return browser.post("/t/acme/token", data=data, auth=(rp.client_id, rp.client_secret)).json()
 
 
 @pytest.fixture
@@ -52,25 +70,15 @@ def test_concurrent_code_redemption_exactly_one_wins(setup):
         "redirect_uri": REDIRECT_URI,
         "code_verifier": result["_verifier"],
     }
-    statuses = race(live.url, data, (rp.client_id, rp.client_secret))
+    statuses = token_race(live.url, data, (rp.client_id, rp.client_secret))
     assert sorted(statuses) == [200] + [400] * (N - 1)
 
 
 def test_concurrent_refresh_exactly_one_wins(setup):
     live, rp, browser = setup
-    result = sign_in(browser, "acme", rp.client_id)
-    tokens = browser.post(
-        "/t/acme/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": result["code"],
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": result["_verifier"],
-        },
-        auth=(rp.client_id, rp.client_secret),
-    ).json()
+    tokens = first_tokens(browser, rp)
     data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
-    statuses = race(live.url, data, (rp.client_id, rp.client_secret))
+    statuses = token_race(live.url, data, (rp.client_id, rp.client_secret))
     assert sorted(statuses) == [200] + [400] * (N - 1)
 
 
@@ -80,47 +88,14 @@ def test_concurrent_retries_within_the_grace_all_get_the_one_rotation(live_serve
     tenant = make_tenant(live_server.ctx)
     make_user(live_server.ctx, tenant)
     rp = make_client(live_server.ctx, tenant, refresh_token_grace=30)
+    auth = (rp.client_id, rp.client_secret)
     with httpx.Client(base_url=live_server.url, follow_redirects=False) as browser:
-        result = sign_in(browser, "acme", rp.client_id)
-        tokens = browser.post(
-            "/t/acme/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": result["code"],
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": result["_verifier"],
-            },
-            auth=(rp.client_id, rp.client_secret),
-        ).json()
-        barrier = threading.Barrier(N)
-        answers: list[httpx.Response] = []
-        lock = threading.Lock()
-
-        def attempt() -> None:
-            with httpx.Client(base_url=live_server.url, timeout=30) as client:
-                barrier.wait()
-                response = client.post(
-                    "/t/acme/token",
-                    data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-                    auth=(rp.client_id, rp.client_secret),
-                )
-            with lock:
-                answers.append(response)
-
-        threads = [threading.Thread(target=attempt) for _ in range(N)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        data = {"grant_type": "refresh_token", "refresh_token": first_tokens(browser, rp)["refresh_token"]}
+        answers = race(live_server.url, lambda client: client.post("/t/acme/token", data=data, auth=auth))
         assert [a.status_code for a in answers] == [200] * N
         assert len({a.json()["refresh_token"] for a in answers}) == 1
-        newest = answers[0].json()["refresh_token"]
-        again = browser.post(
-            "/t/acme/token",
-            data={"grant_type": "refresh_token", "refresh_token": newest},
-            auth=(rp.client_id, rp.client_secret),
-        )
-        assert again.status_code == 200  # the family was never revoked
+        newest = {"grant_type": "refresh_token", "refresh_token": answers[0].json()["refresh_token"]}
+        assert browser.post("/t/acme/token", data=newest, auth=auth).status_code == 200  # never revoked
 
 
 def test_a_pushed_request_reference_is_used_once_under_concurrency(setup):
@@ -140,20 +115,5 @@ def test_a_pushed_request_reference_is_used_once_under_concurrency(setup):
     )
     assert pushed.status_code == 201, pushed.text
     query = {"client_id": rp.client_id, "request_uri": pushed.json()["request_uri"]}
-    barrier = threading.Barrier(N)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def attempt() -> None:
-        with httpx.Client(base_url=live.url, timeout=30, follow_redirects=False) as client:
-            barrier.wait()
-            status = client.get("/t/acme/authorize", params=query).status_code
-        with lock:
-            statuses.append(status)
-
-    threads = [threading.Thread(target=attempt) for _ in range(N)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(statuses) == [302] + [400] * (N - 1)
+    answers = race(live.url, lambda client: client.get("/t/acme/authorize", params=query))
+    assert sorted(a.status_code for a in answers) == [302] + [400] * (N - 1)
