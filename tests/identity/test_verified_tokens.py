@@ -97,3 +97,19 @@ def test_only_valid_tokens_are_kept_and_the_least_recently_used_goes_first(http,
     memo.verify(other, ctx.settings.issuer("initech"), ring_of(ctx, "initech"))
     memo.verify(token, issuer, ring)  # evicted by the other one: verified again
     assert memo.verifications == 3
+
+
+def test_the_callers_view_of_a_token_is_made_once_per_remembered_token(http, ctx):
+    """``verify_as`` builds the view (userinfo's ``AccessToken``) once per token and key ring, not per request;
+    after a rotation the token is checked against the new ring and its view made again."""
+    from identity.bearer import AccessToken  # noqa: PLC0415
+
+    token = user_token(http, ctx)
+    issuer, ring = ctx.settings.issuer("acme"), ring_of(ctx)
+    first = ctx.access_tokens.verify_as(token, issuer, ring, AccessToken)
+    assert ctx.access_tokens.verify_as(token, issuer, ring, AccessToken) is first
+    assert first.scopes == ["openid", "profile", "email", "offline_access"]
+    with session_scope(ctx.sessions) as session:
+        rotate(session, find_tenant(session, "acme"), ctx.encryptor)
+    again = ctx.access_tokens.verify_as(token, issuer, ring_of(ctx), AccessToken)
+    assert again is not first and again.claims == first.claims
