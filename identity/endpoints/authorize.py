@@ -126,7 +126,7 @@ def checked_request(
         request = flows.narrowed(request, " ".join(widened))
         grant = server.get_consent_grant(request, end_user=end_user)
     max_age = _max_age(data.get("max_age"), grant.redirect_uri)
-    required = flows.requested_user(server, data, request.client.id, grant.redirect_uri)
+    required = flows.requested_user(server, data, request.client.id, grant.redirect_uri, claims)
     return Checked(request, grant, max_age, required)
 
 

@@ -16,13 +16,13 @@ from starlette.responses import Response
 from identity.endpoints.authorize import checked_request
 from identity.endpoints.token import bad_form, is_form, token_error
 from identity.oauth import pushed
+from identity.oauth.grants import CLIENT_AUTH_METHODS
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer
 from identity.oauth.token_endpoints import authenticated_client
 from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri
 
 ENDPOINT = "pushed_authorization_request"
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # as the token endpoint
 CREDENTIALS = {"client_secret", "client_assertion", "client_assertion_type"}  # never kept with the request
 
 
@@ -40,7 +40,7 @@ async def push(request: Request) -> Response:
         server = AuthorizationServer(ctx, session, ctx.directory.tenant(slug))
         par_request = PlainOAuth2Request("POST", uri, headers, form=form)
         try:
-            client = authenticated_client(server, par_request, AUTH_METHODS, ENDPOINT)
+            client = authenticated_client(server, par_request, CLIENT_AUTH_METHODS, ENDPOINT)  # as at /token
             params = [(k, v) for k, v in form if k not in CREDENTIALS]
             if dict(params).get("client_id", client.id) != client.id:
                 raise InvalidRequestError("The client_id is not the client that authenticated.")

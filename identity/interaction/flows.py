@@ -202,28 +202,34 @@ def remember(
 
 
 def requested_user(
-    server: AuthorizationServer, data: dict[str, Any], client_id: str | None, redirect_uri: str | None = None
+    server: AuthorizationServer,
+    data: dict[str, Any],
+    client_id: str | None,
+    redirect_uri: str | None = None,
+    claims: claims_request.ClaimsRequest | None = None,
 ) -> str | None:
     """The user the request is for, when it names one: the ``sub`` of ``id_token_hint`` (OIDC Core §3.1.2.1;
     an ID token we issued to this client, expired or not) or of the ``claims`` parameter's ``id_token.sub``
-    value (§5.5.1). Raises ``invalid_request`` for a hint that is not ours or not this client's, or when
-    the two name different users."""
-    named = claims_request.parse(data.get("claims"), redirect_uri).required_sub
+    value (§5.5.1; ``claims``, when the caller has parsed it already). Raises ``invalid_request`` for a hint
+    that is not ours or not this client's, or when the two name different users."""
+    if claims is None:
+        claims = claims_request.parse(data.get("claims"), redirect_uri)
+    named = claims.required_sub
     hint = data.get("id_token_hint")
     if not hint:
         return named
     try:
-        claims = verify_id_token_hint(hint, server.issuer, server.ctx.keys.get(server.session, server.tenant))
+        hinted = verify_id_token_hint(hint, server.issuer, server.ctx.keys.get(server.session, server.tenant))
     except InvalidIdTokenHint as error:
         raise InvalidRequestError(str(error), redirect_uri=redirect_uri) from error
-    audience = claims.get("aud")
+    audience = hinted.get("aud")
     if client_id not in ([audience] if isinstance(audience, str) else list(audience or [])):
         raise InvalidRequestError("The id_token_hint was not issued to this client.", redirect_uri=redirect_uri)
-    if named is not None and named != claims["sub"]:
+    if named is not None and named != hinted["sub"]:
         raise InvalidRequestError(
             "The id_token_hint and the claims parameter name different users.", redirect_uri=redirect_uri
         )
-    return str(claims["sub"])
+    return str(hinted["sub"])
 
 
 def finish(
