@@ -258,7 +258,7 @@ async def authorize(request: Request) -> Response:
     session_id = browser_cookies.cookies(request).session_id(request)
     uri, headers = public_uri(request), dict(request.headers)
 
-    def work(session: Session) -> tuple[Outcome, Any]:
+    def work(session: Session) -> tuple[Outcome, Any, str | None]:
         tenant = ctx.directory.tenant(slug)  # a read-only snapshot, fresh within the cache's life
         server = AuthorizationServer(ctx, session, tenant)
         items = query + form
@@ -268,14 +268,15 @@ async def authorize(request: Request) -> Response:
             client_id = named.get("client_id", "")
             stored = pushed.claim(session, tenant, named["request_uri"], client_id)
             if stored is None:
-                return _spent_reference(tenant), tenant
+                return _spent_reference(tenant), tenant, None
             items = [*stored, ("client_id", client_id)]
         oauth_request = PlainOAuth2Request("GET", uri, headers, query=items)
         signed_in = browser_cookies.current_user(session, tenant, session_id)
-        return authorize_request(server, oauth_request, signed_in, browser_id, pushed=by_reference), tenant
+        outcome = authorize_request(server, oauth_request, signed_in, browser_id, pushed=by_reference)
+        # The pages speak the served request's languages: a pushed request's, not what came beside it.
+        return outcome, tenant, next((v for k, v in items if k == "ui_locales"), None)
 
-    outcome, tenant = await in_transaction(request, work)
-    languages = next((v for k, v in query + form if k == "ui_locales"), None)
+    outcome, tenant, languages = await in_transaction(request, work)
     if outcome.location is None:
         return error_page(
             request,

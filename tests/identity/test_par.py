@@ -148,3 +148,15 @@ def test_discovery_names_the_endpoint(http, acme):
     document = http.get("/t/acme/.well-known/openid-configuration").json()
     assert document["pushed_authorization_request_endpoint"].endswith("/t/acme/par")
     assert document["require_pushed_authorization_requests"] is False
+
+
+def test_the_pages_after_a_pushed_request_speak_its_languages(http, rp):
+    """ui_locales pushed with the request sets the language of what /authorize shows (here the form_post
+    page of a signed-in user who consented before), not what came beside the request_uri."""
+    params, _ = pushed_params()
+    first = follow(http, rp.client_id, push(http, rp, params).json()["request_uri"])
+    sign_in_and_approve(http, "acme", first.headers["location"])  # signed in, consent remembered
+    params, _ = pushed_params(response_mode="form_post", ui_locales="de")
+    page = follow(http, rp.client_id, push(http, rp, params).json()["request_uri"])
+    assert page.status_code == 200 and '<html lang="de">' in page.text
+    assert "Zurück zur Anwendung" in page.text
