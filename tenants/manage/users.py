@@ -112,8 +112,9 @@ def update_end_user_profile(
         changes = profile.checked_changes(claims or {})
     except profile.ProfileError as error:
         raise Invalid(str(error), {error.field: [str(error)]}) from error
-    updated = profile.applied(user.claims or {}, changes)
-    changed = sorted(k for k in set(updated) | set(user.claims or {}) if updated.get(k) != (user.claims or {}).get(k))
+    before = user.claims or {}
+    updated = profile.applied(before, changes)
+    changed = sorted(k for k in set(updated) | set(before) if updated.get(k) != before.get(k))
     verified_changed = email_verified is not None and email_verified != user.email_verified
     if not changed and not verified_changed:
         return user

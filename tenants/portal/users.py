@@ -259,7 +259,7 @@ async def user_profile(request: Request) -> Response:
             field = next(iter(error.fields), "")
             errors = {field.replace(".", "_"): error.fields[field]} if field else {"profile": [error.message]}
             return _detail(request, session, member, user, errors=errors, status=400, profile_values=values)
-        return redirect(f"/t/{slug}/portal/users/{user.id}?notice=profile#profile-title", 303)
+        return redirect(f"/t/{slug}/portal/users/{user.id}?notice=profile#claims-title", 303)
 
     return await in_transaction(request, work, keep=_refused)
 
