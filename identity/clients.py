@@ -19,6 +19,10 @@ from identity.scopes import is_api_scope, known_scopes
 
 SUPPORTED_GRANT_TYPES = ALL_GRANT_TYPES
 DEFAULT_GRANT_TYPES = ["authorization_code", "refresh_token"]
+# The grants that start a refresh-token family (a user's grant): refresh_token needs one of them.
+REFRESH_SOURCES = ("authorization_code", "password")
+# The grants that act for a signed-in user (the others act for the client itself).
+USER_GRANTS = ("authorization_code", "password", "implicit")
 DEFAULT_USER_SCOPES = ["openid", "profile", "email", "offline_access"]
 # RFC 8252 §7.1: a private-use scheme is a reversed domain name, so it must contain a dot.
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")
@@ -160,15 +164,19 @@ class ClientSpec:
                 add("grant_types", f"this organisation does not allow the {grant_type} grant (see its settings)")
         if self.public and "client_credentials" in grant_types:
             add("grant_types", "a public client cannot use client_credentials: it has no secret")
-        if "refresh_token" in grant_types and "authorization_code" not in grant_types:
-            add("grant_types", "refresh_token needs authorization_code")
+        if self.public and "password" in grant_types:
+            # Anyone holding a public client's id could try passwords through it: only a confidential app.
+            add("grant_types", "a public client cannot use the password grant: it cannot authenticate itself")
+        if "refresh_token" in grant_types and not set(grant_types) & set(REFRESH_SOURCES):
+            add("grant_types", f"refresh_token needs {' or '.join(REFRESH_SOURCES)}")
         self.redirect_uris = list(dict.fromkeys(u.strip() for u in self.redirect_uris if u.strip()))
         for label in ("redirect_uris", "post_logout_redirect_uris"):
             uris = getattr(self, label)
             if len(uris) > URIS_MAX or any(len(u) > URI_MAX for u in uris):
                 add(label, f"at most {URIS_MAX} URIs of at most {URI_MAX} characters each")
-        if "authorization_code" in grant_types and not self.redirect_uris:
-            add("redirect_uris", "at least one redirect URI is required for authorization_code")
+        for redirecting in ("authorization_code", "implicit"):
+            if redirecting in grant_types and not self.redirect_uris:
+                add("redirect_uris", f"at least one redirect URI is required for {redirecting}")
         for uri in self.redirect_uris:
             problem = redirect_uri_problem(uri, dev=dev)
             if problem:
@@ -187,7 +195,7 @@ class ClientSpec:
             if problem:
                 add(name, f"{name.split('_')[0]} logout URI {problem}")
         if self.scopes is None:
-            self.scopes = DEFAULT_USER_SCOPES if "authorization_code" in grant_types else []
+            self.scopes = DEFAULT_USER_SCOPES if set(grant_types) & set(USER_GRANTS) else []
         self.scopes = list(dict.fromkeys(self.scopes))
         if len(self.scopes) > URIS_MAX:
             add("scopes", f"at most {URIS_MAX} scopes")

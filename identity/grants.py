@@ -35,19 +35,26 @@ REVOKED_GRANT = "revoked_grant"
 REPLAY_EVENTS: dict[type[Any], str] = {AuthorizationCode: "code.replay_detected", RefreshToken: "token.reuse_detected"}
 
 
-def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> AuthorizationCode:
-    """A code and the grant it will start, bound to client, redirect URI, PKCE challenge and nonce."""
-    data = request.payload.data
+def start_grant(session: Session, tenant: Tenant, request: Any, scope: str) -> Grant:
+    """A user's grant to a client: what its tokens name (``grant_id``), what revocation and sign-out end,
+    and, with the browser session's ``sid``, what logout notifies."""
     grant = Grant(
         tenant_id=tenant.id,
         client_id=request.client.id,
         user_id=request.user.id,
-        scope=request.scope,
+        scope=scope,
         auth_time=request.auth_time or now(),
         sid=request.sid,
     )
     session.add(grant)
-    session.flush()  # the code references the grant
+    session.flush()  # codes and refresh tokens reference it
+    return grant
+
+
+def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> AuthorizationCode:
+    """A code and the grant it will start, bound to client, redirect URI, PKCE challenge and nonce."""
+    data = request.payload.data
+    grant = start_grant(session, tenant, request, request.scope)
     row = AuthorizationCode(
         tenant_id=tenant.id,
         code_hash=sha256_hex(code),

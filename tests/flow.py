@@ -30,6 +30,10 @@ def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
+def fragment_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).fragment).items()}
+
+
 @dataclass
 class Authorization:
     code: str
@@ -132,7 +136,7 @@ def sign_in(
         assert response.status_code == 303, response.text
         location = response.headers["location"]
     assert location.startswith(redirect_uri), location
-    result = query_of(location)
+    result = query_of(location) | fragment_of(location)  # (the implicit flow answers in the fragment)
     result["_verifier"] = verifier
     result["_state"] = params["state"]
     result["_nonce"] = params["nonce"]

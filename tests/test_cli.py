@@ -126,7 +126,7 @@ def test_cli_provisions_a_working_tenant(cli):
             ("client", "create", "--tenant", "acme", "--name", "x", "--public", "--grant-type", "client_credentials"),
             "public",
         ),
-        (("client", "create", "--tenant", "acme", "--name", "x", "--grant-type", "password"), "not supported"),
+        (("client", "create", "--tenant", "acme", "--name", "x", "--grant-type", "magic_link"), "not supported"),
         (
             (
                 "client",

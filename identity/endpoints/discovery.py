@@ -16,6 +16,7 @@ from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
 from identity.models.tenant import Tenant
 from identity.oauth import claims_request, response_mode
+from identity.oauth.client import RESPONSE_TYPE_GRANTS
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.oauth.revocation import RevocationEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
@@ -30,7 +31,9 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "userinfo_endpoint": f"{issuer}/userinfo",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "scopes_supported": scopes,
-        "response_types_supported": ["code"] if "authorization_code" in tenant.allowed_grant_types else [],
+        "response_types_supported": [
+            t for t, grant in RESPONSE_TYPE_GRANTS.items() if grant in tenant.allowed_grant_types
+        ],
         "response_modes_supported": list(response_mode.MODES),
         "grant_types_supported": [g for g in SUPPORTED_GRANT_TYPES if g in tenant.allowed_grant_types],
         "code_challenge_methods_supported": ["S256"],

@@ -11,8 +11,10 @@ from starlette.responses import Response
 
 from identity.context import AppContext
 from identity.grants import REVOKED_GRANT
+from identity.interaction.signin import PasswordSignIn
 from identity.models.tenant import Tenant
 from identity.oauth import syntax
+from identity.oauth.legacy_grants import SIGN_IN_RECORDED, PasswordStep, PasswordToVerify
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri, run_inline
@@ -74,6 +76,8 @@ async def token(request: Request) -> Response:
     form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
     if (refused := bad_form(form)) is not None:
         return refused
+    if dict(form).get("grant_type") == "password":
+        return await password_token(request, ctx, slug, form)
     work = token_work(ctx, slug, public_uri(request), request.headers, form)
     # (an unknown or suspended tenant raises here or in the work: its error page, before any grant logic)
     if all_in_memory(ctx, ctx.directory.cached_tenant(slug), request.headers, dict(form)):
@@ -81,7 +85,40 @@ async def token(request: Request) -> Response:
     return oauth_json(await in_transaction(request, work, keep=keep_result))
 
 
-def keep_result(session: Session, result: OAuthResponse) -> bool:
+async def password_token(request: Request, ctx: AppContext, slug: str, form: list[tuple[str, str]]) -> Response:
+    """grant_type=password in two passes around the hash, as the hosted login (``legacy_grants``): the first
+    ends before argon2 (or with the error), the hash is verified on the password queue, the second issues."""
+    data = dict(form)
+    ip = request.client.host if request.client else ""
+    attempt = PasswordSignIn(ctx.settings, data.get("username", ""), data.get("password", ""), ip, "login.failed")
+    uri, headers = public_uri(request), request.headers
+
+    def run(verified: bool) -> Callable[[Session], OAuthResponse | None]:
+        def work(session: Session) -> OAuthResponse | None:
+            server = AuthorizationServer(ctx, session, ctx.directory.tenant(slug))
+            server.password_step = PasswordStep(attempt, verified)
+            try:
+                result: OAuthResponse = server.create_token_response(
+                    PlainOAuth2Request("POST", uri, headers, form=form)
+                )
+            except PasswordToVerify:
+                return None
+            return result
+
+        return work
+
+    early = await in_transaction(request, run(False), keep=keep_result)
+    if early is None:
+        await attempt.verify(request.app.state.passwords)
+        early = await in_transaction(request, run(True), keep=keep_result)
+    assert early is not None  # the second pass always answers
+    return oauth_json(early)
+
+
+def keep_result(session: Session, result: OAuthResponse | None) -> bool:
     """A failed request leaves no trace (a wrong code_verifier does not burn the code), except a
-    revocation: a replayed code or reused refresh token revokes its grant durably, error or not."""
-    return result.status == 200 or bool(session.info.get(REVOKED_GRANT))
+    revocation (a replayed code or reused refresh token revokes its grant durably, error or not) and a
+    password attempt (counted by the throttle and audited, error or not)."""
+    if result is None:
+        return False
+    return result.status == 200 or bool(session.info.get(REVOKED_GRANT) or session.info.get(SIGN_IN_RECORDED))

@@ -16,7 +16,11 @@ SUSPENDED = "suspended"
 CUSTOMER, PLATFORM = "customer", "platform"
 PLATFORM_SLUG = "platform"
 # The grants this provider implements; each tenant may allow fewer.
-ALL_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+ALL_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password", "implicit")
+# The seed grants OAuth 2.1 drops (the app sees the password; tokens in the browser's address bar): a tenant
+# allows them only by choosing to, and then only for the apps it opts in.
+LEGACY_GRANT_TYPES = ("password", "implicit")
+DEFAULT_ALLOWED_GRANT_TYPES = tuple(g for g in ALL_GRANT_TYPES if g not in LEGACY_GRANT_TYPES)
 
 
 class Tenant(SQLModel, table=True):
@@ -45,7 +49,7 @@ class Tenant(SQLModel, table=True):
     primary_color: str = Field(default="#4f46e5", max_length=7)
     signup_open: bool = False
     audit_retention_days: int = 365
-    allowed_grant_types: list[str] = Field(default_factory=lambda: list(ALL_GRANT_TYPES), sa_type=JSON)
+    allowed_grant_types: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_GRANT_TYPES), sa_type=JSON)
 
     @property
     def is_suspended(self) -> bool:

@@ -9,6 +9,10 @@ from identity.crypto import SecretHasher
 from identity.models.client import Client
 from identity.scopes import split
 
+# The response types we serve, by the grant type a client must have for each (OIDC Core §3; the implicit
+# flow's token-bearing types; "token" alone, OAuth 2.0's implicit without an ID token, is not offered).
+RESPONSE_TYPE_GRANTS = {"code": "authorization_code", "id_token": "implicit", "id_token token": "implicit"}
+
 
 class OAuthClient(ClientMixin):
     def __init__(self, row: Client, hasher: SecretHasher, issuer: str) -> None:
@@ -57,7 +61,8 @@ class OAuthClient(ClientMixin):
         return method in {"client_secret_basic", "client_secret_post"}
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code" and "authorization_code" in self.row.grant_types
+        grant_type = RESPONSE_TYPE_GRANTS.get(response_type)
+        return grant_type is not None and grant_type in self.row.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.row.grant_types

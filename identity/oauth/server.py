@@ -27,6 +27,7 @@ from identity.oauth.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
 )
+from identity.oauth.legacy_grants import ImplicitGrant, PasswordGrant, PasswordStep
 from identity.scopes import OFFLINE_ACCESS, split, token_audience
 from identity.tokens import Signer
 from identity.userinfo_claims import user_claims
@@ -65,6 +66,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         self.ctx, self.session, self.tenant = ctx, session, tenant
         self.issuer = ctx.settings.issuer(tenant.slug)
         self._clients: dict[str, OAuthClient | None] = {}
+        self.password_step: PasswordStep | None = None  # set by the token endpoint for grant_type=password
         # Only the grants the tenant allows: the others are unsupported_grant_type / unsupported_response_type.
         allowed = tenant.allowed_grant_types
         if "authorization_code" in allowed:
@@ -73,6 +75,10 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             self.register_grant(RefreshTokenGrant, [RefreshIdToken(self)])
         if "client_credentials" in allowed:
             self.register_grant(ClientCredentialsGrant)
+        if "password" in allowed:
+            self.register_grant(PasswordGrant)
+        if "implicit" in allowed:
+            self.register_grant(ImplicitGrant)
         self.register_extension(TenantIssuerParameter(self.issuer))
 
     # -- Authlib hooks -------------------------------------------------------------------------
@@ -87,6 +93,13 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
 
     def create_oauth2_request(self, request: Any) -> Any:
         return request  # already an identity.oauth.requests.PlainOAuth2Request
+
+    def handle_error_response(self, request: Any, error: Any) -> OAuthResponse:
+        # Every authorization response is built in the query, errors included (Authlib would put an implicit
+        # request's in the fragment, away from RFC 9207's iss): identity.oauth.response_mode moves it.
+        error.redirect_fragment = False
+        response: OAuthResponse = super().handle_error_response(request, error)
+        return response
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthResponse:
         return OAuthResponse(status, body, list(headers))
@@ -112,6 +125,8 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             grant_id, auth_time = request.authorization_code.grant_id, request.authorization_code.auth_time
         elif request.refresh_token is not None:
             grant_id = request.refresh_token.grant_id
+        elif getattr(request, "grant", None) is not None:  # the password grant, the implicit flow
+            grant_id, auth_time = request.grant.id, request.grant.auth_time
         ttl = client.row.access_token_ttl or self.tenant.access_token_ttl
         self.ctx.usage.count(self.tenant.id)
         token: dict[str, Any] = {

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from identity.clients import APP_TYPES, ClientSpec, list_clients
 from identity.models.client import Client
+from identity.models.tenant import LEGACY_GRANT_TYPES, Tenant
 from identity.scopes import known_scopes
 from identity.sessions import recent_deliveries
 from identity.web import app_context, in_transaction, redirect
@@ -26,6 +27,28 @@ APP_TYPE_LABELS = {
     "native": ("Native or mobile app", "Installed on a device: no secret, PKCE required, custom-scheme redirects."),
     "m2m": ("Machine to machine", "A backend service calling your APIs with client credentials."),
 }
+
+
+# The seed grants an app may be opted into, by kind of app, when the tenant allows them (its settings): the
+# password grant only for apps that keep a secret, the implicit flow only for apps that redirect.
+LEGACY_FOR_APP_TYPE = {"web": ("password", "implicit"), "spa": ("implicit",), "native": (), "m2m": ()}
+LEGACY_GRANT_LABELS = {
+    "password": (
+        "Resource owner password grant",
+        "The app asks for the user's password on its own screen and sends it to the token endpoint. The app "
+        "sees every password, and the hosted pages' protections (consent, single sign-on, future second "
+        "factors) do not apply. Use it only for a first-party app you cannot move to the hosted login yet.",
+    ),
+    "implicit": (
+        "Implicit flow (id_token, id_token token)",
+        "Tokens come back in the address bar's fragment, where history, extensions and logs can see them, and "
+        "no refresh token is issued. Prefer the authorization code flow with PKCE.",
+    ),
+}
+
+
+def _legacy_offered(tenant: Tenant, app_type: str) -> list[str]:
+    return [g for g in LEGACY_FOR_APP_TYPE.get(app_type, ()) if g in tenant.allowed_grant_types]
 
 
 def _app(session: Session, member: Member, client_id: str) -> Client:
@@ -57,7 +80,10 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         backchannel_logout_uri=forms.text(form, "backchannel_logout_uri", 2100),
         frontchannel_logout_uri=forms.text(form, "frontchannel_logout_uri", 2100),
         public=defaults["public"],
-        grant_types=list(defaults["grant_types"]),
+        grant_types=[
+            *defaults["grant_types"],
+            *(g for g in forms.many(form, "legacy_grants") if g in LEGACY_GRANT_TYPES),
+        ],
         scopes=forms.many(form, "scopes"),
         refresh_token_grace=grace or 0,
         require_pushed_authorization_requests=forms.text(form, "require_par", 10) == "yes",
@@ -72,6 +98,8 @@ def _form_context(
     return {
         "scopes": known_scopes(session, member.tenant.id),
         "app_types": APP_TYPE_LABELS,
+        "legacy_offered": {t: _legacy_offered(member.tenant, t) for t in APP_TYPES},
+        "legacy_labels": LEGACY_GRANT_LABELS,
         "spec": spec,
         "errors": errors,
     }
@@ -157,6 +185,7 @@ def _detail(
         "notice": notice,
         "values": values,
         "deliveries": recent_deliveries(session, member.tenant, client.id),
+        "legacy_in_use": [LEGACY_GRANT_LABELS[g][0].lower() for g in client.grant_types if g in LEGACY_GRANT_LABELS],
         **_form_context(session, member, None, errors or {}),
     }
     return portal_page(request, member, "portal/app_detail.html", context, section="apps", status=status)
@@ -192,7 +221,9 @@ async def app_update(request: Request) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug), csrf=forms.text(form, "csrf_token"))
         client = _app(session, member, client_id)
         spec, errors = _spec_from(form, client.app_type)
-        spec.grant_types = list(client.grant_types)
+        # The kind of app fixed its grants; only the opted-in seed grants change here.
+        legacy = [g for g in spec.grant_types or [] if g in LEGACY_GRANT_TYPES]
+        spec.grant_types = [*(g for g in client.grant_types if g not in LEGACY_GRANT_TYPES), *legacy]
         if not errors:
             try:
                 with refusals(member):

@@ -26,6 +26,8 @@ GRANT_TYPE_LABELS = {
     "authorization_code": "Authorization code (users sign in through the hosted pages)",
     "refresh_token": "Refresh tokens (apps keep users signed in)",
     "client_credentials": "Client credentials (services call your APIs)",
+    "password": "Resource owner password (legacy: the app handles users' passwords; each app must opt in)",
+    "implicit": "Implicit, id_token and id_token token (legacy: tokens in the address bar; each app must opt in)",
 }
 
 

@@ -137,7 +137,7 @@ def test_types_are_exact_and_unknown_members_refused(tenant_api):
         ({"name": "A", "access_token_ttl": 3600.0}, "access_token_ttl"),
         ({"name": "A", "redirect_uris": "https://rp.example/cb"}, "redirect_uris"),
         ({"name": "A", "redirect_uris": [7]}, "redirect_uris"),
-        ({"name": "A", "grant_types": ["implicit"]}, "grant_types"),
+        ({"name": "A", "grant_types": ["magic_link"]}, "grant_types"),
         ({"name": "A\x00"}, "name"),
         ({"name": "A", "redirect_uris": ["https://rp.example/cb"] * (clients.URIS_MAX + 1)}, "redirect_uris"),
         ({}, "name"),

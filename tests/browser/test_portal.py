@@ -500,6 +500,42 @@ def test_brand_colour_from_settings_reaches_the_hosted_login_button(live_server,
     browsing.assert_nothing_left_the_origin()
 
 
+def test_the_seed_grants_are_allowed_then_opted_into_with_a_warning_at_each_step(live_server, browsing):
+    """The organisation allows the password grant in its settings; the app's page then offers it, warns,
+    and says so once the app is opted in. Both pages are screenshotted and checked for labels."""
+    base = live_server.url
+    issuer = f"{base}/t/{SLUG}"
+    owner = browsing.page()
+    sign_up(owner, base)
+    nav(owner, "Branding & settings")
+    expect(owner.locator("#grant-password")).not_to_be_checked()  # off by default
+    owner.locator("#grant-password").check()
+    main_button(owner, "Save settings").click()
+    owner.wait_for_url(f"{issuer}/portal/settings?notice=saved")
+    expect(owner.locator("#grant-password")).to_be_checked()
+    shot(owner, "settings-seed-grants")
+
+    nav(owner, "Applications")
+    main_link(owner, "Create application").click()
+    owner.locator("label[for=type-web]").click()
+    owner.fill("#name", APP_NAME)
+    owner.fill("#redirect_uris", REDIRECT_URI)
+    owner.locator("input[name=scopes][value='openid']").check()
+    expect(owner.locator(".legacy-grants .warning")).to_be_visible()
+    expect(owner.locator("#legacy-implicit")).to_have_count(0)  # not allowed by the organisation
+    main_button(owner, "Create application").click()
+    owner.wait_for_url(f"{issuer}/portal/apps/*")
+    expect(owner.locator("#legacy-warning")).to_have_count(0)
+    owner.locator("#legacy-password").check()
+    main_button(owner, "Save changes").click()
+    owner.wait_for_url(f"{issuer}/portal/apps/*?notice=saved")
+    expect(owner.locator("#legacy-warning")).to_contain_text("resource owner password grant")
+    expect(owner.locator("#legacy-password")).to_be_checked()
+    owner.locator("#legacy-password").scroll_into_view_if_needed()
+    shot(owner, "app-seed-grants")
+    check_accessible(owner, main_button(owner, "Save changes"))
+
+
 # -- phone width ----------------------------------------------------------------------------------------
 
 

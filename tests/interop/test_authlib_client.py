@@ -13,17 +13,17 @@ import httpx
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client, OAuthError
-from authlib.oidc.core import CodeIDToken
+from authlib.oidc.core import CodeIDToken, ImplicitIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from identity.db import session_scope
 from identity.models.tenant import Tenant
 from identity.models.user import User
-from tests.factories import REDIRECT_URI, make_client, make_scope, make_tenant, make_user
+from tests.factories import PASSWORD, REDIRECT_URI, make_client, make_scope, make_tenant, make_user
 from tests.flow import query_of
+from tests.interop.helpers import allow_seed_grants, sign_in_in_browser
 from tests.interop.helpers import context as context  # the fixture: a fresh browser profile per test
-from tests.interop.helpers import sign_in_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -386,3 +386,52 @@ def test_a_pushed_authorization_request_with_authlibs_client_authentication(live
             meta["token_endpoint"], authorization_response=returned, state=state, code_verifier=verifier
         )
         assert set(token["scope"].split()) == {"openid", "email"} and "id_token" in token
+
+
+def test_the_implicit_flow_as_authlib_reads_the_fragment_and_validates_the_id_token(live_server, provider, context):
+    """OIDC implicit for an opted-in single-page app: Authlib builds the request (response_type
+    ``id_token token``), reads the response from the fragment (``token_from_fragment``, which checks the
+    state), and its ImplicitIDToken validates iss, aud, exp, the nonce and at_hash."""
+    ctx = live_server.ctx
+    allow_seed_grants(ctx, provider.tenant)
+    app = make_client(ctx, provider.tenant, public=True, grant_types=["implicit"], scopes=["openid", "email"])
+    user = make_user(ctx, provider.tenant)
+    meta = httpx.get(f"{provider.issuer}/.well-known/openid-configuration").json()
+    assert "id_token token" in meta["response_types_supported"] and "implicit" in meta["grant_types_supported"]
+    with OAuth2Client(app.client_id, scope="openid email", redirect_uri=REDIRECT_URI) as client:
+        nonce = secrets.token_urlsafe(16)
+        url, state = client.create_authorization_url(
+            meta["authorization_endpoint"], response_type="id_token token", nonce=nonce
+        )
+        returned = sign_in_in_browser(context, url)
+        token = client.token_from_fragment(returned, state)
+        assert token["token_type"] == "Bearer" and "refresh_token" not in token
+        decoded = jwt.decode(token["id_token"], provider.keys, algorithms=["RS256"])
+        id_token = ImplicitIDToken(
+            decoded.claims,
+            decoded.header,
+            options={"iss": {"essential": True, "value": provider.issuer}},
+            params={"nonce": nonce, "client_id": app.client_id, "access_token": token["access_token"]},
+        )
+        id_token.validate()
+        assert id_token["sub"] == user.id and id_token["email"] == user.email
+        assert client.get(meta["userinfo_endpoint"]).json()["sub"] == user.id
+
+
+def test_the_password_grant_as_authlibs_client_sends_it(live_server, provider):
+    """RFC 6749 §4.3 with Authlib's ``fetch_token(username=, password=)`` for an opted-in confidential app:
+    tokens, a refresh that Authlib performs itself, and invalid_grant for a wrong password."""
+    ctx = live_server.ctx
+    allow_seed_grants(ctx, provider.tenant)
+    app = make_client(ctx, provider.tenant, grant_types=["authorization_code", "refresh_token", "password"])
+    user = make_user(ctx, provider.tenant)
+    endpoint = provider.metadata["token_endpoint"]
+    with OAuth2Client(app.client_id, app.client_secret, scope="openid offline_access") as client:
+        token = client.fetch_token(endpoint, username=user.email, password=PASSWORD)
+        assert {"access_token", "refresh_token", "id_token"} <= set(token)
+        assert jwt.decode(token["id_token"], provider.keys, algorithms=["RS256"]).claims["sub"] == user.id
+        refreshed = client.refresh_token(endpoint)
+        assert refreshed["refresh_token"] != token["refresh_token"]
+        with pytest.raises(OAuthError) as refused:
+            client.fetch_token(endpoint, username=user.email, password="not it")
+        assert refused.value.error == "invalid_grant"

@@ -21,7 +21,7 @@ from oic import rndstr
 from oic.exception import NotForMe, ParameterError, PyoidcError
 from oic.oauth2.exception import GrantError, VerificationError
 from oic.oauth2.grant import Token
-from oic.oauth2.message import ErrorResponse
+from oic.oauth2.message import ErrorResponse, Message, ROPCAccessTokenRequest
 from oic.oic import Client
 from oic.oic.message import (
     AccessTokenResponse,
@@ -42,10 +42,10 @@ from playwright.sync_api import BrowserContext
 from identity.db import session_scope
 from identity.models.tenant import Tenant
 from identity.models.user import User
-from tests.factories import REDIRECT_URI, AppCredentials, make_client, make_tenant, make_user
+from tests.factories import PASSWORD, REDIRECT_URI, AppCredentials, make_client, make_tenant, make_user
 from tests.flow import query_of
+from tests.interop.helpers import allow_seed_grants, sign_in_in_browser
 from tests.interop.helpers import context as context  # the fixture: a fresh browser profile per test
-from tests.interop.helpers import sign_in_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -464,3 +464,52 @@ def test_a_pushed_authorization_request_built_and_authenticated_by_oic(live_serv
     assert isinstance(tokens, AccessTokenResponse), tokens.to_dict()
     assert set(tokens["scope"]) == {"openid", "email"}  # the pushed scope, not the one beside request_uri
     assert tokens["id_token"]["sub"] == user.id and tokens["id_token"]["nonce"] == auth.nonce
+
+
+def test_the_implicit_flow_as_oic_parses_and_verifies_it(live_server, provider, context):
+    """OIDC implicit (``id_token token``) for an app the tenant opted in: oic reads the response from the
+    fragment and verifies the ID token (signature, iss, aud, the nonce it sent, and at_hash against the access
+    token, which oic checks in front-channel responses); the access token then calls userinfo."""
+    ctx = live_server.ctx
+    allow_seed_grants(ctx, provider.tenant)
+    app = make_client(ctx, provider.tenant, public=True, grant_types=["implicit"], scopes=["openid", "profile"])
+    user = make_user(ctx, provider.tenant)
+    client = relying_party(provider.issuer, app, "none")
+    assert {"id_token", "id_token token"} <= set(client.provider_info["response_types_supported"])
+    auth = authorization(client, pkce=False, scope=["openid", "profile"], response_type="id_token token")
+    returned = sign_in_in_browser(context, auth.url)
+    assert "#" in returned and not urlsplit(returned).query  # the tokens never travel in the query
+    response = client.parse_response(AuthorizationResponse, info=returned, sformat="urlencoded", state=auth.state)
+    assert isinstance(response, AuthorizationResponse), response.to_dict()
+    assert response["state"] == auth.state and "code" not in response
+    id_token = response["id_token"]
+    assert isinstance(id_token, IdToken) and id_token["sub"] == user.id and id_token["nonce"] == auth.nonce
+    assert id_token["at_hash"] == jws.left_hash(response["access_token"], "HS256")
+    info = client.do_user_info_request(state=auth.state)
+    assert isinstance(info, OpenIDSchema) and info["sub"] == user.id and info["name"] == "Alice"
+
+
+def test_the_password_grant_as_oic_requests_it(live_server, provider):
+    """RFC 6749 §4.3 with oic's ROPC request type, for a confidential app the tenant opted in; a wrong
+    password is oic's TokenErrorResponse with invalid_grant."""
+    ctx = live_server.ctx
+    allow_seed_grants(ctx, provider.tenant)
+    app = make_client(ctx, provider.tenant, grant_types=["authorization_code", "password"])
+    user = make_user(ctx, provider.tenant)
+    client = relying_party(provider.issuer, app, "client_secret_basic")
+    args = {"grant_type": "password", "username": user.email, "password": PASSWORD, "scope": ["openid", "email"]}
+
+    def request(**changes: str) -> Message:
+        return client.do_any(
+            ROPCAccessTokenRequest,
+            endpoint=client.token_endpoint,  # (discovered)
+            request_args={**args, **changes},
+            response=AccessTokenResponse,
+            authn_method="client_secret_basic",
+        )
+
+    tokens = request()
+    assert isinstance(tokens, AccessTokenResponse), tokens.to_dict()
+    assert tokens["id_token"]["sub"] == user.id and tokens["id_token"]["email"] == user.email  # verified by oic
+    wrong = request(password="not it")
+    assert isinstance(wrong, ErrorResponse) and wrong["error"] == "invalid_grant"
