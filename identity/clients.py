@@ -14,7 +14,7 @@ from identity.clock import now
 from identity.crypto import SecretHasher, random_token
 from identity.db import tenant_query
 from identity.models.client import Client
-from identity.models.tenant import ALL_GRANT_TYPES, Tenant
+from identity.models.tenant import ALL_GRANT_TYPES, USER_GRANT_TYPES, Tenant
 from identity.scopes import is_api_scope, known_scopes
 
 SUPPORTED_GRANT_TYPES = ALL_GRANT_TYPES
@@ -104,6 +104,10 @@ class NewClient:
     client_secret: str | None  # shown once, never stored
 
 
+# Apps that may also use the device authorization grant (RFC 8628) when their developer ticks it: ones a
+# user has in front of them (a TV app, a CLI). A single-page app has a browser; a service has no user.
+DEVICE_APP_TYPES = ("web", "native")
+
 # What each kind of app gets unless told otherwise (the portal's "type" choice).
 APP_TYPES: dict[str, dict[str, Any]] = {
     "web": {"public": False, "grant_types": ["authorization_code", "refresh_token"]},
@@ -160,8 +164,8 @@ class ClientSpec:
                 add("grant_types", f"this organisation does not allow the {grant_type} grant (see its settings)")
         if self.public and "client_credentials" in grant_types:
             add("grant_types", "a public client cannot use client_credentials: it has no secret")
-        if "refresh_token" in grant_types and "authorization_code" not in grant_types:
-            add("grant_types", "refresh_token needs authorization_code")
+        if "refresh_token" in grant_types and not set(USER_GRANT_TYPES) & set(grant_types):
+            add("grant_types", "refresh_token needs authorization_code or the device grant")
         self.redirect_uris = list(dict.fromkeys(u.strip() for u in self.redirect_uris if u.strip()))
         for label in ("redirect_uris", "post_logout_redirect_uris"):
             uris = getattr(self, label)
@@ -187,7 +191,7 @@ class ClientSpec:
             if problem:
                 add(name, f"{name.split('_')[0]} logout URI {problem}")
         if self.scopes is None:
-            self.scopes = DEFAULT_USER_SCOPES if "authorization_code" in grant_types else []
+            self.scopes = DEFAULT_USER_SCOPES if set(USER_GRANT_TYPES) & set(grant_types) else []
         self.scopes = list(dict.fromkeys(self.scopes))
         if len(self.scopes) > URIS_MAX:
             add("scopes", f"at most {URIS_MAX} scopes")

@@ -12,7 +12,7 @@ from identity.crypto import KeyEncryptor
 from identity.db import tenant_query
 from identity.keys import create_initial_keys
 from identity.models.client import Client
-from identity.models.tenant import ALL_GRANT_TYPES, Tenant, TenantScope
+from identity.models.tenant import ALL_GRANT_TYPES, USER_GRANT_TYPES, Tenant, TenantScope
 from identity.scopes import STANDARD_SCOPES, is_api_scope
 from tenants.resolution import SLUG_PATTERN, find_tenant
 
@@ -200,8 +200,8 @@ def _grant_types_problem(session: Session, tenant: Tenant, grants: list[str]) ->
     unknown = [g for g in grants if g not in ALL_GRANT_TYPES]
     if unknown:
         return f"unknown grant type {unknown[0]!r}"
-    if "refresh_token" in grants and "authorization_code" not in grants:
-        return "refresh_token needs authorization_code"
+    if "refresh_token" in grants and not set(USER_GRANT_TYPES) & set(grants):
+        return "refresh_token needs authorization_code or the device grant"
     for grant in ALL_GRANT_TYPES:
         if grant in grants:
             continue

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from identity.context import AppContext
 from identity.grants import REVOKED_GRANT
 from identity.models.tenant import Tenant
-from identity.oauth import syntax
+from identity.oauth import device, syntax
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
 from identity.web import app_context, in_transaction, json_response, oauth_json, public_uri, run_inline
@@ -83,5 +83,6 @@ async def token(request: Request) -> Response:
 
 def keep_result(session: Session, result: OAuthResponse) -> bool:
     """A failed request leaves no trace (a wrong code_verifier does not burn the code), except a
-    revocation: a replayed code or reused refresh token revokes its grant durably, error or not."""
-    return result.status == 200 or bool(session.info.get(REVOKED_GRANT))
+    revocation: a replayed code or reused refresh token revokes its grant durably, error or not; and a
+    device's poll, whose time (and slow_down's longer interval) the next poll is measured against."""
+    return result.status == 200 or bool(session.info.get(REVOKED_GRANT)) or bool(session.info.get(device.POLL_RECORDED))

@@ -15,8 +15,12 @@ SUSPENDED = "suspended"
 # management API (/api/admin). There is one platform tenant; it is never listed, suspended or deleted.
 CUSTOMER, PLATFORM = "customer", "platform"
 PLATFORM_SLUG = "platform"
+# RFC 8628 §3.4: the device authorization grant's type.
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 # The grants this provider implements; each tenant may allow fewer.
-ALL_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+ALL_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE)
+# The grants through which a user signs in (a refresh token continues one of them).
+USER_GRANT_TYPES = ("authorization_code", DEVICE_CODE)
 
 
 class Tenant(SQLModel, table=True):

@@ -16,12 +16,14 @@ from sqlmodel import Session
 
 from identity import grants
 from identity.context import AppContext
-from identity.models.tenant import Tenant
+from identity.models.tenant import DEVICE_CODE, Tenant
 from identity.oauth import claims_request
 from identity.oauth.client import OAuthClient
 from identity.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
+    DeviceGrant,
+    DeviceIdToken,
     OpenIDCode,
     RefreshIdToken,
     RefreshTokenGrant,
@@ -73,6 +75,8 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             self.register_grant(RefreshTokenGrant, [RefreshIdToken(self)])
         if "client_credentials" in allowed:
             self.register_grant(ClientCredentialsGrant)
+        if DEVICE_CODE in allowed:
+            self.register_grant(DeviceGrant, [DeviceIdToken(self)])
         self.register_extension(TenantIssuerParameter(self.issuer))
 
     # -- Authlib hooks -------------------------------------------------------------------------
@@ -112,6 +116,8 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             grant_id, auth_time = request.authorization_code.grant_id, request.authorization_code.auth_time
         elif request.refresh_token is not None:
             grant_id = request.refresh_token.grant_id
+        elif request.device_authorization is not None:
+            grant_id, auth_time = request.device_authorization.grant_id, request.device_authorization.auth_time
         ttl = client.row.access_token_ttl or self.tenant.access_token_ttl
         self.ctx.usage.count(self.tenant.id)
         token: dict[str, Any] = {

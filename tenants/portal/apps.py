@@ -8,8 +8,9 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.clients import APP_TYPES, ClientSpec, list_clients
+from identity.clients import APP_TYPES, DEVICE_APP_TYPES, ClientSpec, list_clients
 from identity.models.client import Client
+from identity.models.tenant import DEVICE_CODE
 from identity.scopes import known_scopes
 from identity.sessions import recent_deliveries
 from identity.web import app_context, in_transaction, redirect
@@ -31,6 +32,15 @@ APP_TYPE_LABELS = {
 def _app(session: Session, member: Member, client_id: str) -> Client:
     with refusals(member):
         return manage.get_app(session, member.tenant, client_id)
+
+
+def _with_device_choice(grant_types: list[str], form: Any, app_type: str) -> list[str]:
+    """The app's grants with the device grant (RFC 8628) as the form's checkbox says, for the app types
+    that may have it; the others keep what they have."""
+    if app_type not in DEVICE_APP_TYPES:
+        return grant_types
+    others = [g for g in grant_types if g != DEVICE_CODE]
+    return [*others, DEVICE_CODE] if forms.text(form, "device_grant", 10) == "yes" else others
 
 
 def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str]]]:
@@ -57,7 +67,7 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         backchannel_logout_uri=forms.text(form, "backchannel_logout_uri", 2100),
         frontchannel_logout_uri=forms.text(form, "frontchannel_logout_uri", 2100),
         public=defaults["public"],
-        grant_types=list(defaults["grant_types"]),
+        grant_types=_with_device_choice(list(defaults["grant_types"]), form, app_type),
         scopes=forms.many(form, "scopes"),
         refresh_token_grace=grace or 0,
         require_pushed_authorization_requests=forms.text(form, "require_par", 10) == "yes",
@@ -192,7 +202,7 @@ async def app_update(request: Request) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug), csrf=forms.text(form, "csrf_token"))
         client = _app(session, member, client_id)
         spec, errors = _spec_from(form, client.app_type)
-        spec.grant_types = list(client.grant_types)
+        spec.grant_types = _with_device_choice(list(client.grant_types), form, client.app_type)
         if not errors:
             try:
                 with refusals(member):
