@@ -57,6 +57,7 @@ def test_the_portal_app_form_offers_the_device_grant(http, ctx):
     # The detail page shows it ticked; unticking it on save removes the grant and keeps the others.
     detail = http.get(f"/t/globex/portal/apps/{client_id}")
     assert 'name="device_grant" value="yes" checked' in detail.text
+    assert 'id="qs-device"' in detail.text and "/t/globex/device_authorization" in detail.text  # the quick start
     saved = http.post(
         f"/t/globex/portal/apps/{client_id}",
         data={
