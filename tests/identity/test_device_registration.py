@@ -76,7 +76,7 @@ def test_the_portal_app_form_offers_the_device_grant(http, ctx):
     assert device.status_code == 400 and device.json()["error"] == "unauthorized_client"
 
 
-def test_the_settings_page_lists_the_device_grant_and_can_turn_it_off(http, ctx):
+def test_the_settings_page_lists_the_device_grant_ticked(http, ctx):
     sign_up(http)
     page = http.get("/t/globex/portal/settings")
     assert f'value="{DEVICE_CODE}" checked' in page.text and "Device authorization" in page.text
