@@ -14,15 +14,11 @@ from identity.clock import now
 from identity.crypto import SecretHasher, random_token
 from identity.db import tenant_query
 from identity.models.client import Client
-from identity.models.tenant import ALL_GRANT_TYPES, Tenant
+from identity.models.tenant import ALL_GRANT_TYPES, REFRESH_NEEDS, REFRESH_SOURCES, USER_GRANT_TYPES, Tenant
 from identity.scopes import is_api_scope, known_scopes
 
 SUPPORTED_GRANT_TYPES = ALL_GRANT_TYPES
 DEFAULT_GRANT_TYPES = ["authorization_code", "refresh_token"]
-# The grants that start a refresh-token family (a user's grant): refresh_token needs one of them.
-REFRESH_SOURCES = ("authorization_code", "password")
-# The grants that act for a signed-in user (the others act for the client itself).
-USER_GRANTS = ("authorization_code", "password", "implicit")
 DEFAULT_USER_SCOPES = ["openid", "profile", "email", "offline_access"]
 # RFC 8252 §7.1: a private-use scheme is a reversed domain name, so it must contain a dot.
 _PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+$")
@@ -108,6 +104,10 @@ class NewClient:
     client_secret: str | None  # shown once, never stored
 
 
+# Apps that may also use the device authorization grant (RFC 8628) when their developer ticks it: ones a
+# user has in front of them (a TV app, a CLI). A single-page app has a browser; a service has no user.
+DEVICE_APP_TYPES = ("web", "native")
+
 # What each kind of app gets unless told otherwise (the portal's "type" choice).
 APP_TYPES: dict[str, dict[str, Any]] = {
     "web": {"public": False, "grant_types": ["authorization_code", "refresh_token"]},
@@ -167,8 +167,8 @@ class ClientSpec:
         if self.public and "password" in grant_types:
             # Anyone holding a public client's id could try passwords through it: only a confidential app.
             add("grant_types", "a public client cannot use the password grant: it cannot authenticate itself")
-        if "refresh_token" in grant_types and not set(grant_types) & set(REFRESH_SOURCES):
-            add("grant_types", f"refresh_token needs {' or '.join(REFRESH_SOURCES)}")
+        if "refresh_token" in grant_types and not set(REFRESH_SOURCES) & set(grant_types):
+            add("grant_types", REFRESH_NEEDS)
         self.redirect_uris = list(dict.fromkeys(u.strip() for u in self.redirect_uris if u.strip()))
         for label in ("redirect_uris", "post_logout_redirect_uris"):
             uris = getattr(self, label)
@@ -195,7 +195,7 @@ class ClientSpec:
             if problem:
                 add(name, f"{name.split('_')[0]} logout URI {problem}")
         if self.scopes is None:
-            self.scopes = DEFAULT_USER_SCOPES if set(grant_types) & set(USER_GRANTS) else []
+            self.scopes = DEFAULT_USER_SCOPES if set(USER_GRANT_TYPES) & set(grant_types) else []
         self.scopes = list(dict.fromkeys(self.scopes))
         if len(self.scopes) > URIS_MAX:
             add("scopes", f"at most {URIS_MAX} scopes")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from identity.endpoints import authorize, branding, discovery, par, token, token_status, userinfo
+from identity.endpoints import authorize, branding, device_authorization, discovery, par, token, token_status, userinfo
 from identity.fastlane import Endpoint, discovery_lane, jwks_lane, token_lane, userinfo_lane
-from identity.interaction import logout, pages, register
+from identity.interaction import device, logout, pages, register
 
 tenant_routes = [
     Endpoint("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"], fast=discovery_lane),
@@ -17,6 +17,9 @@ tenant_routes = [
     Endpoint("/.well-known/jwks.json", discovery.jwks, methods=["GET"], fast=jwks_lane),
     Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
     Route("/par", par.push, methods=["POST"]),
+    Route("/device_authorization", device_authorization.device_authorization, methods=["POST"]),
+    Route("/device", device.device_page, methods=["GET"]),
+    Route("/device", device.device_submit, methods=["POST"]),
     Route("/login", pages.login_page, methods=["GET"]),
     Route("/login", pages.login_submit, methods=["POST"]),
     Route("/register", register.register_page, methods=["GET"]),

@@ -31,6 +31,9 @@ class Settings:
     login_max_failures_per_account: int = 5
     login_max_failures_per_ip: int = 30
     login_throttle_window_seconds: int = 900
+    # Wrong user codes allowed per window on the device page (RFC 8628 §5.1), per client IP and per tenant.
+    device_max_failures_per_ip: int = 10
+    device_max_failures_per_tenant: int = 200
     # How many argon2 verifications may run at once per server (its workers share one queue; the rest wait).
     password_hash_concurrency: int = 2
     # The socket of the server's password service (identity.password_service); set by `identity serve`.
@@ -65,6 +68,8 @@ class Settings:
             login_max_failures_per_account=int(get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5")),
             login_max_failures_per_ip=int(get("LOGIN_MAX_FAILURES_PER_IP", "30")),
             login_throttle_window_seconds=int(get("LOGIN_THROTTLE_WINDOW_SECONDS", "900")),
+            device_max_failures_per_ip=int(get("DEVICE_MAX_FAILURES_PER_IP", "10")),
+            device_max_failures_per_tenant=int(get("DEVICE_MAX_FAILURES_PER_TENANT", "200")),
             password_hash_concurrency=int(get("PASSWORD_HASH_CONCURRENCY", "2")),
             password_socket=get("PASSWORD_SOCKET", ""),
             cache_seconds=float(get("CACHE_SECONDS", "2")),

@@ -7,12 +7,12 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, col
 
 from identity.branding import is_hex_color
-from identity.clients import REFRESH_SOURCES, list_clients, register_client
+from identity.clients import list_clients, register_client
 from identity.crypto import KeyEncryptor
 from identity.db import tenant_query
 from identity.keys import create_initial_keys
 from identity.models.client import Client
-from identity.models.tenant import ALL_GRANT_TYPES, Tenant, TenantScope
+from identity.models.tenant import ALL_GRANT_TYPES, REFRESH_NEEDS, REFRESH_SOURCES, Tenant, TenantScope
 from identity.scopes import STANDARD_SCOPES, is_api_scope
 from tenants.resolution import SLUG_PATTERN, find_tenant
 
@@ -200,8 +200,8 @@ def _grant_types_problem(session: Session, tenant: Tenant, grants: list[str]) ->
     unknown = [g for g in grants if g not in ALL_GRANT_TYPES]
     if unknown:
         return f"unknown grant type {unknown[0]!r}"
-    if "refresh_token" in grants and not set(grants) & set(REFRESH_SOURCES):
-        return f"refresh_token needs {' or '.join(REFRESH_SOURCES)}"
+    if "refresh_token" in grants and not set(REFRESH_SOURCES) & set(grants):
+        return REFRESH_NEEDS
     for grant in ALL_GRANT_TYPES:
         if grant in grants:
             continue

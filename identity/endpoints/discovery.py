@@ -14,7 +14,7 @@ from identity import i18n
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
-from identity.models.tenant import Tenant
+from identity.models.tenant import DEVICE_CODE, Tenant
 from identity.oauth import claims_request, response_mode
 from identity.oauth.client import RESPONSE_TYPE_GRANTS
 from identity.oauth.introspection import IntrospectionEndpoint
@@ -24,7 +24,7 @@ from identity.web import app_context, current_tenant, in_transaction, key_ring
 
 
 def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
-    return {
+    document = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
@@ -61,6 +61,9 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
     }
+    if DEVICE_CODE in tenant.allowed_grant_types:  # RFC 8628 §4: served (not refused) only then
+        document["device_authorization_endpoint"] = f"{issuer}/device_authorization"
+    return document
 
 
 def discovery_in_memory(ctx: AppContext, tenant: Tenant, if_none_match: str) -> Response | None:

@@ -13,7 +13,7 @@ from identity.context import AppContext
 from identity.grants import REVOKED_GRANT
 from identity.interaction.signin import PasswordSignIn
 from identity.models.tenant import Tenant
-from identity.oauth import syntax
+from identity.oauth import device, syntax
 from identity.oauth.legacy_grants import SIGN_IN_RECORDED, PasswordStep, PasswordToVerify
 from identity.oauth.requests import PlainOAuth2Request
 from identity.oauth.server import AuthorizationServer, OAuthResponse
@@ -117,8 +117,10 @@ async def password_token(request: Request, ctx: AppContext, slug: str, form: lis
 
 def keep_result(session: Session, result: OAuthResponse | None) -> bool:
     """A failed request leaves no trace (a wrong code_verifier does not burn the code), except a
-    revocation (a replayed code or reused refresh token revokes its grant durably, error or not) and a
-    password attempt (counted by the throttle and audited, error or not)."""
+    revocation (a replayed code or reused refresh token revokes its grant durably, error or not); a
+    password attempt (counted by the throttle and audited, error or not); and a device's poll, whose time
+    (and slow_down's longer interval) the next poll is measured against."""
     if result is None:
         return False
-    return result.status == 200 or bool(session.info.get(REVOKED_GRANT) or session.info.get(SIGN_IN_RECORDED))
+    kept = (REVOKED_GRANT, SIGN_IN_RECORDED, device.POLL_RECORDED)
+    return result.status == 200 or any(session.info.get(name) for name in kept)

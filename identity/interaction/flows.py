@@ -39,6 +39,7 @@ CONSENT = "consent"
 SELECT_ACCOUNT = "select_account"
 FINISH = "finish"
 FLOW_TTL = 30 * 60
+DEVICE = "device"  # the key of a device flow's authorization id in the stored params
 MAX_LOGIN_HINT = 320  # the longest email address
 
 
@@ -87,14 +88,17 @@ def start(
     user: User | None = None,
     auth_time: int | None = None,
     sid: str | None = None,
+    device_id: str | None = None,
 ) -> AuthorizationRequest:
+    """``device_id``: the flow answers a device authorization (RFC 8628) instead of an /authorize request;
+    kept beside the parameters, where nothing a client sends can put it."""
     # Expired requests of this tenant go when new ones come: the table never grows without bound.
     session.exec(tenant_delete(AuthorizationRequest, tenant.id).where(col(AuthorizationRequest.expires_at) < now()))
     flow = AuthorizationRequest(
         tenant_id=tenant.id,
         browser_hash=sha256_hex(browser_id),
         client_id=client_id,
-        params={"items": [list(item) for item in params]},
+        params={"items": [list(item) for item in params], **({DEVICE: device_id} if device_id else {})},
         state=state,
         user_id=user.id if user else None,
         auth_time=auth_time,
@@ -124,6 +128,12 @@ def pending(
     tenant = directory.tenant(slug)
     flow = load(session, tenant, flow_id, browser_id)
     return tenant, flow if flow is not None and flow.state == state else None
+
+
+def device_of(flow: AuthorizationRequest) -> str | None:
+    """The device authorization this flow answers, if it is one (``start(device_id=…)``)."""
+    device_id = flow.params.get(DEVICE)
+    return device_id if isinstance(device_id, str) else None
 
 
 def params_of(flow: AuthorizationRequest) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from identity.interaction.signin import PasswordSignIn
 from identity.models.client import Client
 from identity.models.tenant import Tenant
 from identity.models.user import User
-from identity.oauth import response_mode
+from identity.oauth import device, response_mode
 from identity.oauth.server import AuthorizationServer
 from identity.scopes import REQUIRED_ON_CONSENT, known_scopes
 from identity.users import find_user_by_email
@@ -118,6 +118,8 @@ def _finish(
     granted: str | None,
     sid: str | None = None,
 ) -> View:
+    if (device_id := flows.device_of(flow)) is not None:
+        return _device_answered(server, request, flow, device_id, user, auth_time, granted, sid)
     oauth_request = flows.replay(flow, f"{server.issuer}/authorize", dict(request.headers))
     languages = flows.ui_locales(flow)
     flows.discard(server.session, flow)
@@ -126,6 +128,35 @@ def _finish(
         return View(tenant=server.tenant, ui_locales=languages)
     back = response_mode.back_to_client(oauth_request, result.location)
     return View(location=back.location, form=back.form, tenant=server.tenant, ui_locales=languages)
+
+
+def _device_answered(
+    server: AuthorizationServer,
+    request: Request,
+    flow: Any,
+    device_id: str,
+    user: User | None,
+    auth_time: int | None,
+    granted: str | None,
+    sid: str | None,
+) -> View:
+    """A device flow's end: the answer is stored for the device's next poll (RFC 8628 §3.5) and the page
+    says to go back to the device; no redirect, the device is not a browser."""
+    tenant, name = server.tenant, client_name(request, server.session, server.tenant, flow)
+    flows.discard(server.session, flow)
+    if user is not None and granted:
+        answered = device.approve(server.session, tenant, device_id, user, granted, auth_time or now(), sid)
+        outcome = "approved"
+    else:
+        answered = device.deny(server.session, tenant, device_id, user)
+        outcome = "denied"
+    if not answered:  # expired meanwhile, or answered in another browser
+        outcome = "expired"
+    else:
+        actor = audit.Actor(f"user:{user.id} {user.email}" if user else "anonymous")
+        audit.record(server.session, tenant.id, actor, f"device.{outcome}", f"client:{flow.client_id}")
+    context = {"tenant_name": tenant.name, "client_name": name, "outcome": outcome, **branding_context(tenant)}
+    return View("identity/device_done.html", context, status=200 if answered else 400, tenant=tenant)
 
 
 # -- login ------------------------------------------------------------------------------------------
@@ -226,7 +257,7 @@ def _consent_view(request: Request, session: Session, tenant: Tenant, flow: Any)
         for s in flows.requested_scopes(flow)
     ]
     context = base_context(request, tenant, flow, client_name(request, session, tenant, flow), "consent")
-    context.update(scopes=scopes, user_email=user.email if user else "")
+    context.update(scopes=scopes, user_email=user.email if user else "", device=flows.device_of(flow) is not None)
     return View("identity/consent.html", context, tenant=tenant)
 
 

@@ -23,8 +23,19 @@ def keys_for(email_normalized: str, client_ip: str) -> dict[str, str]:
     return {"account": "acct:" + sha256_hex(email_normalized)[:48], "ip": "ip:" + client_ip[:90]}
 
 
+def device_keys_for(client_ip: str) -> dict[str, str]:
+    """Wrong user codes on the device page: counted per client IP and for the whole tenant (a guesser
+    spread over many addresses still meets the tenant's limit)."""
+    return {"device_ip": "device-ip:" + client_ip[:80], "device_tenant": "device-tenant"}
+
+
 def _limits(settings: Settings) -> dict[str, int]:
-    return {"account": settings.login_max_failures_per_account, "ip": settings.login_max_failures_per_ip}
+    return {
+        "account": settings.login_max_failures_per_account,
+        "ip": settings.login_max_failures_per_ip,
+        "device_ip": settings.device_max_failures_per_ip,
+        "device_tenant": settings.device_max_failures_per_tenant,
+    }
 
 
 def _row(session: Session, tenant_id: str, key: str) -> LoginThrottle | None:
@@ -46,7 +57,7 @@ def standing(session: Session, settings: Settings, tenant_id: str, keys: dict[st
         (row := rows.get(key)) is not None and row.window_start > window_open_since and row.failures >= limits[kind]
         for kind, key in keys.items()
     )
-    return Standing(blocked, keys["account"] in rows)
+    return Standing(blocked, keys.get("account") in rows)
 
 
 def is_blocked(session: Session, settings: Settings, tenant_id: str, keys: dict[str, str]) -> bool:

@@ -3,6 +3,7 @@
 from identity.models.admin import AdminSession, PlatformAdmin
 from identity.models.audit import AuditEvent
 from identity.models.client import Client
+from identity.models.device import DeviceAuthorization
 from identity.models.grant import AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RevokedAccessToken
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle, PushedRequest
 from identity.models.key import SigningKey
@@ -21,6 +22,7 @@ __all__ = [
     "BrowserSession",
     "Client",
     "Consent",
+    "DeviceAuthorization",
     "Grant",
     "LoginThrottle",
     "LogoutDelivery",

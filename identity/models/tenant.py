@@ -15,12 +15,18 @@ SUSPENDED = "suspended"
 # management API (/api/admin). There is one platform tenant; it is never listed, suspended or deleted.
 CUSTOMER, PLATFORM = "customer", "platform"
 PLATFORM_SLUG = "platform"
+# RFC 8628 §3.4: the device authorization grant's type.
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 # The grants this provider implements; each tenant may allow fewer.
-ALL_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password", "implicit")
+ALL_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE, "password", "implicit")
 # The seed grants OAuth 2.1 drops (the app sees the password; tokens in the browser's address bar): a tenant
 # allows them only by choosing to, and then only for the apps it opts in.
 LEGACY_GRANT_TYPES = ("password", "implicit")
 DEFAULT_ALLOWED_GRANT_TYPES = tuple(g for g in ALL_GRANT_TYPES if g not in LEGACY_GRANT_TYPES)
+# The grants through which a user signs in, and those of them a refresh token may continue.
+USER_GRANT_TYPES = ("authorization_code", DEVICE_CODE, "password", "implicit")
+REFRESH_SOURCES = ("authorization_code", DEVICE_CODE, "password")
+REFRESH_NEEDS = "refresh_token needs authorization_code, the device grant or password"
 
 
 class Tenant(SQLModel, table=True):

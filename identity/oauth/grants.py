@@ -11,13 +11,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import grants as rfc6749
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (
+    AccessDeniedError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    UnauthorizedClientError,
+)
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc8628 import AuthorizationPendingError, DeviceCodeGrant, ExpiredTokenError, SlowDownError
 from authlib.oidc.core import OpenIDCode as AuthlibOpenIDCode
 
 from identity import grants
+from identity.models.device import DeviceAuthorization
 from identity.models.grant import AuthorizationCode, RefreshToken
+from identity.oauth import device
 from identity.scopes import OFFLINE_ACCESS, OPENID, join, split, token_audience
 
 if TYPE_CHECKING:
@@ -145,6 +155,74 @@ class ClientCredentialsGrant(_IssuesTokens, rfc6749.ClientCredentialsGrant):
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
         return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+# RFC 8628 §3.5: what each refusal of a device code poll is.
+DEVICE_ERRORS: dict[str, type[OAuth2Error]] = {
+    device.INVALID_GRANT: InvalidGrantError,
+    device.EXPIRED_TOKEN: ExpiredTokenError,
+    device.ACCESS_DENIED: AccessDeniedError,
+    device.SLOW_DOWN: SlowDownError,
+    device.AUTHORIZATION_PENDING: AuthorizationPendingError,
+}
+
+
+class DeviceGrant(_IssuesTokens, DeviceCodeGrant):
+    """RFC 8628 §3.4-3.5, Authlib's grant with our storage: the poll is answered by ``device.redeem`` (one
+    conditional UPDATE claims an approved code), an unknown code or another client's is ``invalid_grant``
+    (Authlib says invalid_request / unauthorized_client), and the tokens are what the code grant issues."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def validate_token_request(self) -> None:
+        device_code = self.request.payload.data.get("device_code")
+        if not device_code:
+            raise InvalidRequestError("The device_code parameter is required.")
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("This client may not use the device authorization grant.")
+        outcome = device.redeem(self.server.session, self.server.tenant, device_code, client.id)
+        if isinstance(outcome, str):
+            raise DEVICE_ERRORS[outcome]()
+        if outcome.grant_id is None or grants.is_grant_revoked(
+            self.server.session, self.server.tenant, outcome.grant_id
+        ):
+            raise InvalidGrantError("The sign-in this device code was approved with has ended.")
+        user = grants.active_user(self.server.session, self.server.tenant, outcome.user_id or "")
+        if user is None:
+            raise InvalidGrantError("The user who approved this device can no longer sign in.")
+        self.request.client, self.request.user, self.request.device_authorization = client, user, outcome
+
+    @hooked
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        authorization: DeviceAuthorization = self.request.device_authorization
+        scope = authorization.granted_scope or ""
+        token = self.generate_token(
+            user=self.request.user,
+            scope=scope,
+            include_refresh_token=self.server.may_issue_refresh_token(self.request.client, scope),
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class DeviceIdToken:
+    """An ID token with the device grant's tokens when ``openid`` was granted, as the code grant has: the
+    sign-in's ``auth_time`` and ``sid``, no nonce (the device sent none)."""
+
+    def __init__(self, server: AuthorizationServer) -> None:
+        self.server = server
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_create_token_response", self.process_token)
+
+    def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
+        token: dict[str, Any] = response[1]  # (status, body, headers)
+        if OPENID in split(token.get("scope")):
+            authorization: DeviceAuthorization = grant.request.device_authorization
+            token["id_token"] = self.server.id_token(
+                grant.request, token, authorization.auth_time or 0, None, authorization.sid
+            )
+        return token
 
 
 class S256CodeChallenge(CodeChallenge):

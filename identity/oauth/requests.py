@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.datastructures import Headers
@@ -53,6 +54,7 @@ class PlainOAuth2Request(OAuth2Request):
         self.auth_time: int | None = None  # set when a signed-in user grants the request
         self.sid: str | None = None  # and the browser session they did it in
         self.grant: Grant | None = None  # the grant a password or implicit response starts
+        self.device_authorization: Any = None  # the device grant's claimed authorization (RFC 8628)
 
     @property
     def args(self) -> dict[str, str]:

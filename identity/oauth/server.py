@@ -16,12 +16,14 @@ from sqlmodel import Session
 
 from identity import grants
 from identity.context import AppContext
-from identity.models.tenant import Tenant
+from identity.models.tenant import DEVICE_CODE, Tenant
 from identity.oauth import claims_request
 from identity.oauth.client import OAuthClient
 from identity.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
+    DeviceGrant,
+    DeviceIdToken,
     OpenIDCode,
     RefreshIdToken,
     RefreshTokenGrant,
@@ -75,6 +77,8 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             self.register_grant(RefreshTokenGrant, [RefreshIdToken(self)])
         if "client_credentials" in allowed:
             self.register_grant(ClientCredentialsGrant)
+        if DEVICE_CODE in allowed:
+            self.register_grant(DeviceGrant, [DeviceIdToken(self)])
         if "password" in allowed:
             self.register_grant(PasswordGrant)
         if "implicit" in allowed:
@@ -125,7 +129,9 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             grant_id, auth_time = request.authorization_code.grant_id, request.authorization_code.auth_time
         elif request.refresh_token is not None:
             grant_id = request.refresh_token.grant_id
-        elif getattr(request, "grant", None) is not None:  # the password grant, the implicit flow
+        elif request.device_authorization is not None:
+            grant_id, auth_time = request.device_authorization.grant_id, request.device_authorization.auth_time
+        elif request.grant is not None:  # the password grant, the implicit flow
             grant_id, auth_time = request.grant.id, request.grant.auth_time
         ttl = client.row.access_token_ttl or self.tenant.access_token_ttl
         self.ctx.usage.count(self.tenant.id)

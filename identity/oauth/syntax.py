@@ -42,6 +42,8 @@ GRAMMAR: dict[str, re.Pattern[str]] = {
         "code_verifier": rf"{_NQCHAR}*",
         "grant_type": rf"{_NQCHAR}+",
         "code": rf"{_VSCHAR}*",
+        "device_code": rf"{_VSCHAR}*",
+        "user_code": rf"{_VSCHAR}*",
         "refresh_token": rf"{_VSCHAR}*",
         "token": rf"{_VSCHAR}*",
         "token_type_hint": rf"{_NAME}*",

@@ -8,9 +8,9 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.clients import APP_TYPES, ClientSpec, list_clients
+from identity.clients import APP_TYPES, DEVICE_APP_TYPES, ClientSpec, list_clients
 from identity.models.client import Client
-from identity.models.tenant import LEGACY_GRANT_TYPES, Tenant
+from identity.models.tenant import DEVICE_CODE, LEGACY_GRANT_TYPES, Tenant
 from identity.scopes import known_scopes
 from identity.sessions import recent_deliveries
 from identity.web import app_context, in_transaction, redirect
@@ -56,6 +56,15 @@ def _app(session: Session, member: Member, client_id: str) -> Client:
         return manage.get_app(session, member.tenant, client_id)
 
 
+def _with_device_choice(grant_types: list[str], form: Any, app_type: str) -> list[str]:
+    """The app's grants with the device grant (RFC 8628) as the form's checkbox says, for the app types
+    that may have it; the others keep what they have."""
+    if app_type not in DEVICE_APP_TYPES:
+        return grant_types
+    others = [g for g in grant_types if g != DEVICE_CODE]
+    return [*others, DEVICE_CODE] if forms.text(form, "device_grant", 10) == "yes" else others
+
+
 def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str]]]:
     errors: dict[str, list[str]] = {}
     ttls: dict[str, int | None] = {}
@@ -80,10 +89,11 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         backchannel_logout_uri=forms.text(form, "backchannel_logout_uri", 2100),
         frontchannel_logout_uri=forms.text(form, "frontchannel_logout_uri", 2100),
         public=defaults["public"],
-        grant_types=[
-            *defaults["grant_types"],
-            *(g for g in forms.many(form, "legacy_grants") if g in LEGACY_GRANT_TYPES),
-        ],
+        grant_types=_with_device_choice(
+            [*defaults["grant_types"], *(g for g in forms.many(form, "legacy_grants") if g in LEGACY_GRANT_TYPES)],
+            form,
+            app_type,
+        ),
         scopes=forms.many(form, "scopes"),
         refresh_token_grace=grace or 0,
         require_pushed_authorization_requests=forms.text(form, "require_par", 10) == "yes",
@@ -221,9 +231,10 @@ async def app_update(request: Request) -> Response:
         member = require_member(session, request, resolve_tenant(session, slug), csrf=forms.text(form, "csrf_token"))
         client = _app(session, member, client_id)
         spec, errors = _spec_from(form, client.app_type)
-        # The kind of app fixed its grants; only the opted-in seed grants change here.
+        # The kind of app fixed its grants; only the device grant and the opted-in seed grants change here.
         legacy = [g for g in spec.grant_types or [] if g in LEGACY_GRANT_TYPES]
-        spec.grant_types = [*(g for g in client.grant_types if g not in LEGACY_GRANT_TYPES), *legacy]
+        kept = [g for g in client.grant_types if g not in LEGACY_GRANT_TYPES]
+        spec.grant_types = _with_device_choice([*kept, *legacy], form, client.app_type)
         if not errors:
             try:
                 with refusals(member):

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from identity.branding import is_hex_color
 from identity.models.team import ADMIN
+from identity.models.tenant import DEVICE_CODE
 from identity.web import in_transaction, redirect
 from tenants.manage.errors import Invalid
 from tenants.manage.settings import change_settings
@@ -26,6 +27,7 @@ GRANT_TYPE_LABELS = {
     "authorization_code": "Authorization code (users sign in through the hosted pages)",
     "refresh_token": "Refresh tokens (apps keep users signed in)",
     "client_credentials": "Client credentials (services call your APIs)",
+    DEVICE_CODE: "Device authorization (users sign in to TVs and command-line tools with a code)",
     "password": "Resource owner password (legacy: the app handles users' passwords; each app must opt in)",
     "implicit": "Implicit, id_token and id_token token (legacy: tokens in the address bar; each app must opt in)",
 }

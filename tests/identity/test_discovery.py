@@ -25,7 +25,13 @@ def test_discovery_is_complete_and_truthful(http, ctx):
         "read:reports",
     }
     assert doc["response_types_supported"] == ["code"]
-    assert set(doc["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
+    assert set(doc["grant_types_supported"]) == {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    }
+    assert doc["device_authorization_endpoint"] == ISSUER + "/device_authorization"
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post", "none"}
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
@@ -34,7 +40,7 @@ def test_discovery_is_complete_and_truthful(http, ctx):
     assert doc["authorization_response_iss_parameter_supported"] is True
     # Every advertised endpoint is served: it answers GET or POST with something other than 404 / 405.
     advertised = [key for key in doc if key.endswith("_endpoint") or key == "jwks_uri"]
-    assert {"introspection_endpoint", "revocation_endpoint"} <= set(advertised)
+    assert {"introspection_endpoint", "revocation_endpoint", "device_authorization_endpoint"} <= set(advertised)
     for key in advertised:
         path = doc[key].removeprefix("http://127.0.0.1:8000")
         response = http.get(path)

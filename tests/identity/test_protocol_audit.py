@@ -11,9 +11,10 @@ from identity.db import session_scope, tenant_query
 from identity.keys import rotate
 from identity.models.audit import AuditEvent
 from identity.models.grant import Grant
-from identity.models.tenant import Tenant
+from identity.models.tenant import DEVICE_CODE, Tenant
 from identity.models.user import User
 from tenants import audit
+from tests.device import approve, consent, enter_code, poll, started
 from tests.factories import PASSWORD, make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, hidden, pkce_pair, sign_in
 
@@ -190,6 +191,35 @@ def test_refresh_token_reuse(http, ctx, tenant, alice, rp):
     assert (event.actor, event.target) == (f"client:{rp.client_id}", f"grant:{grant.id}")
     assert event.details == {"client_id": rp.client_id, "user": alice.id}
     assert_no_secret(ctx, tenant, old, rotated.json()["refresh_token"], rotated.json()["access_token"])
+
+
+def test_device_approval_denial_and_replay(http, ctx, tenant, alice):
+    """The device grant (RFC 8628) leaves the sign-in's events, ``device.approved`` / ``device.denied`` for the
+    answer and ``device_code.replay_detected`` for a spent code polled again; no code appears in any event."""
+    tv = make_client(ctx, tenant, name="Acme TV", public=True, redirect_uris=[], grant_types=[DEVICE_CODE])
+    approved, denied = started(http, tv), started(http, tv)
+    assert approve(http, approved["user_code"]).status_code == 200
+    tokens = poll(http, tv, approved["device_code"]).json()
+    assert poll(http, tv, approved["device_code"]).json()["error"] == "invalid_grant"
+    entered = enter_code(http, denied["user_code"])  # signed in already: straight to consent
+    assert consent(http, entered.headers["location"], decision="deny")[1].status_code == 200
+    grant = grant_of(ctx, tenant)
+    assert [e.action for e in events(ctx, tenant)] == [
+        "login.succeeded",
+        "consent.granted",
+        "device.approved",
+        "device_code.replay_detected",
+        "consent.denied",
+        "device.denied",
+    ]
+    event = only(ctx, tenant, "device.approved")
+    assert (event.actor, event.target) == (label(alice), f"client:{tv.client_id}")
+    replay = only(ctx, tenant, "device_code.replay_detected")
+    assert (replay.actor, replay.target) == (f"client:{tv.client_id}", f"grant:{grant.id}")
+    assert replay.details == {"client_id": tv.client_id, "user": alice.id}
+    assert grant.revoked_at is None  # a device polling twice is not a theft: its sign-in stays
+    codes = [approved["device_code"], approved["user_code"], denied["device_code"], denied["user_code"]]
+    assert_no_secret(ctx, tenant, *codes, tokens["access_token"])
 
 
 # -- keys -------------------------------------------------------------------------------------------

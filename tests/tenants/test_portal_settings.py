@@ -8,7 +8,7 @@ from sqlmodel import select
 from identity.clock import now
 from identity.db import session_scope
 from identity.models.audit import AuditEvent
-from identity.models.tenant import Tenant
+from identity.models.tenant import DEVICE_CODE, Tenant
 from tenants import audit
 from tenants.members import add_member
 from tenants.resolution import find_tenant
@@ -28,7 +28,7 @@ VALID = {
     "refresh_token_ttl": "604800",
     "refresh_without_offline_access": "on",
     "audit_retention_days": "90",
-    "allowed_grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+    "allowed_grant_types": ["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE],
 }
 
 
