@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from identity.endpoints import authorize, branding, discovery, par, token, token_status, userinfo
+from identity.endpoints import authorize, branding, discovery, par, registration, token, token_status, userinfo
 from identity.fastlane import Endpoint, discovery_lane, jwks_lane, token_lane, userinfo_lane
 from identity.interaction import logout, pages, register
 
@@ -17,6 +17,8 @@ tenant_routes = [
     Endpoint("/.well-known/jwks.json", discovery.jwks, methods=["GET"], fast=jwks_lane),
     Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
     Route("/par", par.push, methods=["POST"]),
+    Route("/clients", registration.register, methods=["POST"]),  # RFC 7591 (``/register`` is end-user sign-up)
+    Route("/clients/{client_id}", registration.manage, methods=["GET", "PUT", "DELETE"]),  # RFC 7592
     Route("/login", pages.login_page, methods=["GET"]),
     Route("/login", pages.login_submit, methods=["POST"]),
     Route("/register", register.register_page, methods=["GET"]),

@@ -14,7 +14,7 @@ from identity import i18n
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
-from identity.models.tenant import Tenant
+from identity.models.tenant import REGISTRATION_OFF, Tenant
 from identity.oauth import claims_request, response_mode
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.oauth.revocation import RevocationEndpoint
@@ -23,7 +23,7 @@ from identity.web import app_context, current_tenant, in_transaction, key_ring
 
 
 def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
-    return {
+    document = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
@@ -58,6 +58,9 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
     }
+    if tenant.dynamic_registration != REGISTRATION_OFF:  # RFC 7591 (identity.endpoints.registration)
+        document["registration_endpoint"] = f"{issuer}/clients"
+    return document
 
 
 def discovery_in_memory(ctx: AppContext, tenant: Tenant, if_none_match: str) -> Response | None:

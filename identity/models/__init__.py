@@ -6,6 +6,7 @@ from identity.models.client import Client
 from identity.models.grant import AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RevokedAccessToken
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle, PushedRequest
 from identity.models.key import SigningKey
+from identity.models.registration import InitialAccessToken
 from identity.models.team import Invitation, Membership
 from identity.models.tenant import Tenant, TenantScope, TokenUsage
 from identity.models.user import User
@@ -22,6 +23,7 @@ __all__ = [
     "Client",
     "Consent",
     "Grant",
+    "InitialAccessToken",
     "LoginThrottle",
     "LogoutDelivery",
     "PushedRequest",
