@@ -43,8 +43,6 @@ def create_initial_token(
         errors["lifetime_days"] = ["enter a whole number of days"]
     elif not 1 <= lifetime_days <= LIFETIME_DAYS_MAX:
         errors["lifetime_days"] = [f"must be between 1 and {LIFETIME_DAYS_MAX} days"]
-    if max_uses == "":
-        max_uses = None
     if max_uses is not None and (
         isinstance(max_uses, bool) or not isinstance(max_uses, int) or not 1 <= max_uses <= USES_MAX
     ):

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.clients import APP_TYPES, ClientSpec, list_clients
+from identity.initial_tokens import find_initial_token
 from identity.models.client import Client
 from identity.scopes import known_scopes
 from identity.sessions import recent_deliveries
@@ -157,6 +158,11 @@ def _detail(
         "notice": notice,
         "values": values,
         "deliveries": recent_deliveries(session, member.tenant, client.id),
+        "initial_token": (
+            find_initial_token(session, member.tenant.id, client.initial_access_token_id)
+            if client.initial_access_token_id
+            else None
+        ),
         **_form_context(session, member, None, errors or {}),
     }
     return portal_page(request, member, "portal/app_detail.html", context, section="apps", status=status)

@@ -25,6 +25,8 @@ from tenants.audit import CLI
 from tenants.manage import initial_tokens
 from tenants.manage.errors import Invalid
 from tenants.manage.settings import change_settings
+from tests.api.helpers import audit_rows, management_token
+from tests.api.helpers import bearer as api_bearer
 from tests.conftest import PUBLIC_URL, make_settings
 from tests.factories import REDIRECT_URI, inspect_db, make_client, make_tenant, make_user
 from tests.flow import exchange, sign_in
@@ -553,3 +555,33 @@ def test_rfc7592_over_raw_http(live):
         assert again.status_code == 401 and again.headers["www-authenticate"].startswith("Bearer ")
         assert raw.delete(uri, headers=headers).status_code == 204
         assert raw.get(uri, headers=headers).status_code == 401
+
+
+# -- the management API ---------------------------------------------------------------------------------
+
+
+def test_the_management_api_reads_and_changes_the_setting(http, ctx):
+    tenant = make_tenant(ctx)
+    headers = api_bearer(management_token(http, ctx, tenant, ["manage:clients"]))
+    read = http.get("/t/acme/api/settings", headers=headers)
+    assert read.status_code == 200 and read.json() == {"dynamic_registration": "off"}
+    changed = http.patch(
+        "/t/acme/api/settings",
+        json={"dynamic_registration": "token"},
+        headers={**headers, "If-Match": read.headers["etag"]},
+    )
+    assert changed.status_code == 200 and changed.json() == {"dynamic_registration": "token"}
+    assert http.get("/t/acme/.well-known/openid-configuration").json()["registration_endpoint"] == f"{ISSUER}/clients"
+    refused = http.patch("/t/acme/api/settings", json={"dynamic_registration": "sometimes"}, headers=headers)
+    assert refused.status_code == 422 and list(refused.json()["errors"]) == ["dynamic_registration"]
+    stale = http.patch(
+        "/t/acme/api/settings",
+        json={"dynamic_registration": "open"},
+        headers={**headers, "If-Match": read.headers["etag"]},
+    )
+    assert stale.status_code == 412
+    (event,) = audit_rows(ctx, tenant.id, "tenant.settings_updated")
+    assert event.details == {"changed": {"dynamic_registration": "token"}} and event.actor.startswith("client:")
+    registered_app = registered(http, token=new_initial_token(ctx, tenant)[1])
+    listed = http.get(f"/t/acme/api/clients/{registered_app['client_id']}", headers=headers).json()
+    assert listed["registered_dynamically"] is True
