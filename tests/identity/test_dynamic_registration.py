@@ -585,3 +585,11 @@ def test_the_management_api_reads_and_changes_the_setting(http, ctx):
     registered_app = registered(http, token=new_initial_token(ctx, tenant)[1])
     listed = http.get(f"/t/acme/api/clients/{registered_app['client_id']}", headers=headers).json()
     assert listed["registered_dynamically"] is True
+
+
+@pytest.mark.parametrize("mode", ["open", "token"])
+def test_the_advertised_registration_endpoint_is_the_one_served(http, ctx, mode):
+    make_tenant(ctx, dynamic_registration=mode)
+    advertised = http.get("/t/acme/.well-known/openid-configuration").json()["registration_endpoint"]
+    response = http.post(advertised.removeprefix(PUBLIC_URL), json=WEB)
+    assert response.status_code == (201 if mode == "open" else 401), response.text
