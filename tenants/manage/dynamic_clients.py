@@ -59,6 +59,8 @@ def managed_client(session: Session, ctx: AppContext, tenant: Tenant, client_id:
     """The tenant's client ``client_id`` if ``token`` is its registration access token (compared in
     constant time); None for anything else: no such client here, a portal app (it has no such token), a
     wrong token."""
+    if not client_id.isprintable():  # no client id holds control characters (and PostgreSQL refuses NUL)
+        return None
     try:
         client = apps.get_app(session, tenant, client_id)
     except Missing:

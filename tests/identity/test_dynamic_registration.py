@@ -473,6 +473,11 @@ def test_a_wrong_or_missing_registration_token_is_refused(http, ctx, acme):
     assert stored(ctx, body["client_id"]) is not None
 
 
+@pytest.mark.parametrize("client_id", ["%00", "x" * 65, "%F0%9F%98%80"])
+def test_a_client_id_that_cannot_be_ours_is_refused_like_a_wrong_token(http, acme, client_id):
+    refused_token(http.get(f"/t/acme/clients/{client_id}", headers=bearer("token")))
+
+
 def test_a_portal_app_cannot_be_managed_with_any_token(http, ctx, acme):
     app = make_client(ctx, acme)
     for token in ("", "x" * 43, app.client_secret):
