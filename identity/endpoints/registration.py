@@ -84,7 +84,7 @@ def _ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _failed(_session: Session, response: Response) -> bool:
+def _succeeded(_session: Session, response: Response) -> bool:
     return response.status_code < 400  # a refusal leaves no trace: an initial token's use is not spent
 
 
@@ -119,7 +119,7 @@ async def register(request: Request) -> Response:
             body["client_secret"] = secret
         return json_response(body, 201, {"Location": body["registration_client_uri"]})
 
-    return await in_transaction(request, work, keep=_failed)
+    return await in_transaction(request, work, keep=_succeeded)
 
 
 async def manage(request: Request) -> Response:
@@ -152,4 +152,4 @@ async def manage(request: Request) -> Response:
                 return _error(error.error, error.description)
         return json_response(_client_information(issuer, client, token))
 
-    return await in_transaction(request, work, keep=_failed)
+    return await in_transaction(request, work, keep=_succeeded)

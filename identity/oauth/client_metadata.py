@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity.clients import APP_TYPES, ClientSpec, default_app_type
+from identity.clients import ClientSpec, default_app_type
 from identity.models.client import Client
 from identity.scopes import is_api_scope
 
@@ -126,7 +126,6 @@ def spec_from(data: dict[str, Any], current: Client | None = None) -> tuple[Clie
     if current is not None:
         spec.description, spec.refresh_token_grace = current.description, current.refresh_token_grace
         spec.access_token_ttl, spec.refresh_token_ttl = current.access_token_ttl, current.refresh_token_ttl
-    assert spec.app_type in APP_TYPES
     return spec, method
 
 
