@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from identity.endpoints import authorize, branding, device_authorization, discovery, par, token, token_status, userinfo
+from identity.endpoints import (
+    authorize,
+    branding,
+    device_authorization,
+    discovery,
+    par,
+    registration,
+    token,
+    token_status,
+    userinfo,
+)
 from identity.fastlane import Endpoint, discovery_lane, jwks_lane, token_lane, userinfo_lane
 from identity.interaction import device, logout, pages, register
 
@@ -20,6 +30,8 @@ tenant_routes = [
     Route("/device_authorization", device_authorization.device_authorization, methods=["POST"]),
     Route("/device", device.device_page, methods=["GET"]),
     Route("/device", device.device_submit, methods=["POST"]),
+    Route("/clients", registration.register, methods=["POST"]),  # RFC 7591 (``/register`` is end-user sign-up)
+    Route("/clients/{client_id}", registration.manage, methods=["GET", "PUT", "DELETE"]),  # RFC 7592
     Route("/login", pages.login_page, methods=["GET"]),
     Route("/login", pages.login_submit, methods=["POST"]),
     Route("/register", register.register_page, methods=["GET"]),

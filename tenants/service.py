@@ -12,7 +12,14 @@ from identity.crypto import KeyEncryptor
 from identity.db import tenant_query
 from identity.keys import create_initial_keys
 from identity.models.client import Client
-from identity.models.tenant import ALL_GRANT_TYPES, REFRESH_NEEDS, REFRESH_SOURCES, Tenant, TenantScope
+from identity.models.tenant import (
+    ALL_GRANT_TYPES,
+    REFRESH_NEEDS,
+    REFRESH_SOURCES,
+    REGISTRATION_MODES,
+    Tenant,
+    TenantScope,
+)
 from identity.scopes import STANDARD_SCOPES, is_api_scope
 from tenants.resolution import SLUG_PATTERN, find_tenant
 
@@ -184,6 +191,7 @@ SETTING_FIELDS = (
     "refresh_without_offline_access",
     "audit_retention_days",
     "allowed_grant_types",
+    "dynamic_registration",
 )
 
 
@@ -239,6 +247,7 @@ def update_settings(
     refresh_without_offline_access: bool,
     audit_retention_days: int | str | None,
     allowed_grant_types: list[str] | None = None,
+    dynamic_registration: str | None = None,
 ) -> dict[str, list[str]]:
     """Validate every setting together; apply them all only when there is no problem. Returns the problems
     per field (empty when saved). Numbers may arrive as text from a form: anything but a whole number is
@@ -282,8 +291,12 @@ def update_settings(
     problem = _grant_types_problem(session, tenant, grants)
     if problem:
         add("allowed_grant_types", problem)
+    registration = tenant.dynamic_registration if dynamic_registration is None else dynamic_registration
+    if registration not in REGISTRATION_MODES:
+        add("dynamic_registration", f"choose one of {', '.join(REGISTRATION_MODES)}")
     if errors:
         return errors
+    tenant.dynamic_registration = registration
     tenant.allowed_grant_types = [g for g in ALL_GRANT_TYPES if g in grants]
     tenant.name, tenant.logo_url, tenant.primary_color = name, logo_url, primary_color.lower()
     tenant.signup_open = bool(signup_open)

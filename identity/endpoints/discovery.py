@@ -14,7 +14,7 @@ from identity import i18n
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
-from identity.models.tenant import DEVICE_CODE, Tenant
+from identity.models.tenant import DEVICE_CODE, REGISTRATION_OFF, Tenant
 from identity.oauth import claims_request, response_mode
 from identity.oauth.client import RESPONSE_TYPE_GRANTS
 from identity.oauth.introspection import IntrospectionEndpoint
@@ -63,6 +63,8 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
     }
     if DEVICE_CODE in tenant.allowed_grant_types:  # RFC 8628 §4: served (not refused) only then
         document["device_authorization_endpoint"] = f"{issuer}/device_authorization"
+    if tenant.dynamic_registration != REGISTRATION_OFF:  # RFC 7591 (identity.endpoints.registration)
+        document["registration_endpoint"] = f"{issuer}/clients"
     return document
 
 

@@ -7,6 +7,7 @@ from identity.models.device import DeviceAuthorization
 from identity.models.grant import AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RevokedAccessToken
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle, PushedRequest
 from identity.models.key import SigningKey
+from identity.models.registration import InitialAccessToken
 from identity.models.team import Invitation, Membership
 from identity.models.tenant import Tenant, TenantScope, TokenUsage
 from identity.models.user import User
@@ -24,6 +25,7 @@ __all__ = [
     "Consent",
     "DeviceAuthorization",
     "Grant",
+    "InitialAccessToken",
     "LoginThrottle",
     "LogoutDelivery",
     "PushedRequest",

@@ -45,3 +45,11 @@ class Client(TenantOwned, table=True):
     previous_secret_expires_at: int | None = Field(default=None, sa_type=BigInteger)
     # First-party apps (the tenant's own developer portal) skip consent and cannot be deleted.
     first_party: bool = False
+    # Dynamic registration (RFC 7591/7592): how the client registered itself, with which initial access
+    # token (None: open registration), the HMAC of its registration access token (None: not manageable
+    # at {issuer}/clients/{id}), and the token endpoint auth method it asked for ("" when registered in the
+    # portal: a confidential client may use either secret method).
+    registered_dynamically: bool = False
+    initial_access_token_id: str | None = Field(default=None, max_length=32)
+    registration_token_hash: str | None = Field(default=None, max_length=128)
+    token_endpoint_auth_method: str = Field(default="", max_length=40)

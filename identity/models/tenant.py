@@ -14,6 +14,10 @@ SUSPENDED = "suspended"
 # A tenant is a customer's, or the platform's own: the issuer of the tokens that call the platform
 # management API (/api/admin). There is one platform tenant; it is never listed, suspended or deleted.
 CUSTOMER, PLATFORM = "customer", "platform"
+# Dynamic client registration (RFC 7591) at {issuer}/clients: off, open to anyone, or with an initial
+# access token made in the portal.
+REGISTRATION_OFF, REGISTRATION_OPEN, REGISTRATION_TOKEN = "off", "open", "token"
+REGISTRATION_MODES = (REGISTRATION_OFF, REGISTRATION_OPEN, REGISTRATION_TOKEN)
 PLATFORM_SLUG = "platform"
 # RFC 8628 §3.4: the device authorization grant's type.
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -56,6 +60,7 @@ class Tenant(SQLModel, table=True):
     signup_open: bool = False
     audit_retention_days: int = 365
     allowed_grant_types: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_GRANT_TYPES), sa_type=JSON)
+    dynamic_registration: str = Field(default=REGISTRATION_OFF, max_length=8)  # one of REGISTRATION_MODES
 
     @property
     def is_suspended(self) -> bool:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 from identity import clients
 from identity import profile as standard_claims
 from identity.models.team import PORTAL_ROLES
+from identity.models.tenant import REGISTRATION_MODES
 from identity.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from identity.users import EMAIL_MAX
 from tenants.manage import tenants as tenant_rules
@@ -161,11 +162,30 @@ class Client(Out):
     refresh_token_grace: int
     require_pushed_authorization_requests: bool
     previous_secret_expires_at: int | None
+    registered_dynamically: bool = Field(description="Registered itself at {issuer}/clients (RFC 7591)")
     created_at: int
 
 
 class ClientWithSecret(Client):
     client_secret: str | None = Field(description="Shown once; null for a public client")
+
+
+# -- settings -------------------------------------------------------------------------------------------
+
+RegistrationMode = Literal[tuple(REGISTRATION_MODES)]
+
+
+class SettingsUpdate(Body):
+    dynamic_registration: RegistrationMode = Field(
+        default=None,
+        description="RFC 7591 at {issuer}/clients: off, open to anyone, or token (an initial access token "
+        "made in the portal is required)",
+        json_schema_extra=_no_default,
+    )
+
+
+class Settings(Out):
+    dynamic_registration: RegistrationMode
 
 
 # -- users ----------------------------------------------------------------------------------------------

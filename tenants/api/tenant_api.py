@@ -17,7 +17,7 @@ from identity.clients import APP_TYPES, ClientSpec, list_clients
 from identity.consents import list_consents, revoke_consent
 from identity.db import tenant_query
 from identity.models.client import Client
-from identity.models.tenant import TenantScope
+from identity.models.tenant import Tenant, TenantScope
 from identity.models.user import User
 from identity.users import list_users
 from identity.web import app_context
@@ -26,9 +26,18 @@ from tenants.api import contract as c
 from tenants.api.auth import Caller
 from tenants.api.http import check_if_match, created, json_body, no_content, one, page
 from tenants.api.operations import Api, Work
-from tenants.api.views import client_view, client_with_secret, event_view, member_view, scope_view, user_view
+from tenants.api.views import (
+    client_view,
+    client_with_secret,
+    event_view,
+    member_view,
+    scope_view,
+    settings_view,
+    user_view,
+)
 from tenants.manage import apps, scopes, team, users
 from tenants.manage.errors import Missing
+from tenants.manage.settings import change_settings
 from tenants.members import members, role_of
 from tenants.service import find_scope
 
@@ -175,6 +184,43 @@ def client_rotate_secret(request: Request, caller: Caller, body: c.SecretRotatio
         return json_body(200, client_with_secret(client, secret).model_dump(mode="json"))
 
     return work
+
+
+# -- settings -------------------------------------------------------------------------------------------
+
+
+@api.operation("GET", "/api/settings", "Read the tenant's settings", CLIENTS, response=c.Settings)
+def settings_get(request: Request, caller: Caller) -> Work:
+    return lambda session, caller: one(settings_view(_tenant_row(session, caller)))
+
+
+@api.operation(
+    "PATCH",
+    "/api/settings",
+    "Change the tenant's settings (the members given)",
+    CLIENTS,
+    response=c.Settings,
+    body=c.SettingsUpdate,
+    if_match=True,
+)
+def settings_update(request: Request, caller: Caller, body: c.SettingsUpdate) -> Work:
+    changes = body.model_dump(include=body.model_fields_set)
+
+    def work(session: Session, caller: Caller) -> Response:
+        tenant = _tenant_row(session, caller)
+        check_if_match(request, settings_view(tenant))
+        change_settings(session, tenant, caller.actor, **changes)
+        return one(settings_view(tenant))
+
+    return work
+
+
+def _tenant_row(session: Session, caller: Caller) -> Tenant:
+    """The caller's tenant as a row of this transaction (the cached one is shared and never changed)."""
+    tenant = session.get(Tenant, caller.tenant.id)
+    if tenant is None:
+        raise Missing("no such tenant")
+    return tenant
 
 
 # -- users ----------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from identity.models.audit import AuditEvent
 from identity.models.client import Client
-from identity.models.tenant import TenantScope
+from identity.models.tenant import Tenant, TenantScope
 from identity.models.user import User
 from tenants.api import contract
 from tenants.manage.tenants import TenantRow
@@ -30,6 +30,7 @@ def client_view(client: Client) -> contract.Client:
         refresh_token_grace=client.refresh_token_grace,
         require_pushed_authorization_requests=client.require_pushed_requests,
         previous_secret_expires_at=client.previous_secret_expires_at,
+        registered_dynamically=client.registered_dynamically,
         created_at=client.created_at,
     )
 
@@ -90,3 +91,7 @@ def tenant_view(row: TenantRow, issuer: str) -> contract.Tenant:
             users=row.users, apps=row.apps, active_sessions=row.active_sessions, tokens_24h=row.tokens_24h
         ),
     )
+
+
+def settings_view(tenant: Tenant) -> contract.Settings:
+    return contract.Settings(dynamic_registration=tenant.dynamic_registration)

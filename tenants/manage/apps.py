@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from sqlmodel import Session
 
@@ -31,7 +32,10 @@ def get_app(session: Session, tenant: Tenant, client_id: str) -> Client:
     return client
 
 
-def create_app(session: Session, ctx: AppContext, tenant: Tenant, actor: audit.Actor, spec: ClientSpec) -> NewClient:
+def create_app(
+    session: Session, ctx: AppContext, tenant: Tenant, actor: audit.Actor, spec: ClientSpec, **details: Any
+) -> NewClient:
+    """``details``: more for the audit event (how a dynamic registration was allowed)."""
     fields = asdict(spec)
     for name in ("name", "redirect_uris", "public", "grant_types", "scopes"):
         fields.pop(name)
@@ -51,7 +55,14 @@ def create_app(session: Session, ctx: AppContext, tenant: Tenant, actor: audit.A
     except ClientError as error:
         raise Invalid(str(error), error.fields) from error
     audit.record(
-        session, tenant.id, actor, "client.created", new.client.id, name=new.client.name, app_type=new.client.app_type
+        session,
+        tenant.id,
+        actor,
+        "client.created",
+        new.client.id,
+        name=new.client.name,
+        app_type=new.client.app_type,
+        **details,
     )
     return new
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.clients import APP_TYPES, DEVICE_APP_TYPES, ClientSpec, list_clients
+from identity.initial_tokens import find_initial_token
 from identity.models.client import Client
 from identity.models.tenant import DEVICE_CODE, LEGACY_GRANT_TYPES, Tenant
 from identity.scopes import known_scopes
@@ -196,6 +197,11 @@ def _detail(
         "values": values,
         "deliveries": recent_deliveries(session, member.tenant, client.id),
         "legacy_in_use": [LEGACY_GRANT_LABELS[g][0].lower() for g in client.grant_types if g in LEGACY_GRANT_LABELS],
+        "initial_token": (
+            find_initial_token(session, member.tenant.id, client.initial_access_token_id)
+            if client.initial_access_token_id
+            else None
+        ),
         **_form_context(session, member, None, errors or {}),
     }
     return portal_page(request, member, "portal/app_detail.html", context, section="apps", status=status)

@@ -33,7 +33,8 @@ def test_a_tv_app_needs_no_redirect_uri_and_may_have_refresh_tokens():
     assert spec.scopes == ["openid", "profile", "email", "offline_access"]  # a user grant: the user scopes
     alone = ClientSpec(name="Jobs", redirect_uris=[], grant_types=["refresh_token"])
     assert (
-        "refresh_token needs authorization_code, the device grant or password" in alone.problems(SCOPES, dev=False)["grant_types"]
+        "refresh_token needs authorization_code, the device grant or password"
+        in alone.problems(SCOPES, dev=False)["grant_types"]
     )
 
 
