@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Text
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Index, Text
 from sqlmodel import Field
 
 from identity.clock import now
@@ -45,3 +47,25 @@ class Client(TenantOwned, table=True):
     previous_secret_expires_at: int | None = Field(default=None, sa_type=BigInteger)
     # First-party apps (the tenant's own developer portal) skip consent and cannot be deleted.
     first_party: bool = False
+    # How the client authenticates at the token, introspection, revocation and PAR endpoints (RFC 7591 §2):
+    # client_secret_basic or client_secret_post (either is accepted from a client with a secret),
+    # private_key_jwt (no secret; its keys are ``jwks`` or at ``jwks_uri``) or none (public clients).
+    token_endpoint_auth_method: str = Field(default="client_secret_basic", max_length=40)
+    jwks: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    jwks_uri: str = Field(default="", sa_type=Text)
+
+
+class ClientAssertionJti(TenantOwned, table=True):
+    """A ``jti`` of a client assertion already used (RFC 7523 §3 item 7), kept until the assertion expires so
+    it is accepted once. The primary key makes the claim atomic: of two requests with the same assertion,
+    one inserts the row and the other is refused. Only the SHA-256 of the ``jti`` is stored."""
+
+    __tablename__ = "client_assertion_jtis"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"], ondelete="CASCADE"),
+        Index("ix_client_assertion_jtis_expires_at", "tenant_id", "expires_at"),
+    )
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    jti_hash: str = Field(primary_key=True, max_length=64)
+    expires_at: int = Field(sa_type=BigInteger)

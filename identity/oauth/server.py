@@ -19,6 +19,7 @@ from identity.context import AppContext
 from identity.models.tenant import Tenant
 from identity.oauth import claims_request
 from identity.oauth.client import OAuthClient
+from identity.oauth.client_assertion import PRIVATE_KEY_JWT, PrivateKeyJWT
 from identity.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -74,6 +75,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         if "client_credentials" in allowed:
             self.register_grant(ClientCredentialsGrant)
         self.register_extension(TenantIssuerParameter(self.issuer))
+        self.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT(self))
 
     # -- Authlib hooks -------------------------------------------------------------------------
     def query_client(self, client_id: str) -> OAuthClient | None:

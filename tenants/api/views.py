@@ -29,6 +29,9 @@ def client_view(client: Client) -> contract.Client:
         refresh_token_ttl=client.refresh_token_ttl,
         refresh_token_grace=client.refresh_token_grace,
         require_pushed_authorization_requests=client.require_pushed_requests,
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        jwks=client.jwks,
+        jwks_uri=client.jwks_uri,
         previous_secret_expires_at=client.previous_secret_expires_at,
         created_at=client.created_at,
     )
