@@ -4,7 +4,9 @@ algorithms verify, within a size limit; anything else is refused, never silently
 
 from __future__ import annotations
 
+import binascii
 import json
+from base64 import urlsafe_b64decode
 from typing import Any
 
 from joserfc.errors import JoseError
@@ -60,6 +62,8 @@ def _checked_key(index: int, key: Any) -> RSAKey | ECKey | OKPKey:
         raise JwksError(f'{where} has an invalid "kid"')
     if kty in CURVES and key.get("crv") != CURVES[kty]:
         raise JwksError(f"{where} must use the {CURVES[kty]} curve")
+    if kty == "RSA" and _modulus_bits(key.get("n")) < RSA_MIN_BITS:  # (before joserfc warns about it)
+        raise JwksError(f"{where} is too short (RSA keys of {RSA_MIN_BITS} bits at least)")
     try:
         imported: RSAKey | ECKey | OKPKey
         if kty == "RSA":
@@ -70,9 +74,17 @@ def _checked_key(index: int, key: Any) -> RSAKey | ECKey | OKPKey:
             imported = OKPKey.import_key(key)
     except (JoseError, ValueError, TypeError):
         raise JwksError(f"{where} is not a valid {kty} public key") from None
-    if isinstance(imported, RSAKey) and imported.raw_value.key_size < RSA_MIN_BITS:
-        raise JwksError(f"{where} is too short (RSA keys of {RSA_MIN_BITS} bits at least)")
     return imported
+
+
+def _modulus_bits(n: Any) -> int:
+    """The size of an RSA modulus given as base64url (RFC 7518 §6.3.1.1); 0 when it is not one."""
+    if not isinstance(n, str) or len(n) > 2000:
+        return 0
+    try:
+        return int.from_bytes(urlsafe_b64decode(n + "=" * (-len(n) % 4)), "big").bit_length()
+    except (ValueError, binascii.Error):
+        return 0
 
 
 def jwks_problem(document: Any) -> str | None:
