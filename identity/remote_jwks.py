@@ -1,7 +1,8 @@
 """Fetching a client's ``jwks_uri`` (OIDC Core §10.1.1): bounded in time and size, cached briefly, never
 into the provider's own network in prod (``identity.outbound``).
 
-The request has ``FETCH_SECONDS`` in all (connect, each read and the whole body), reads at most
+The request has ``FETCH_SECONDS`` for the connection and for each read, and the body is abandoned at the
+first chunk that arrives after ``FETCH_SECONDS`` in all (so a trickling server is cut off too); it reads at most
 ``FETCHED_MAX_BYTES`` and stops there, follows no redirect and sends no cookies. A document is kept for
 ``TTL_SECONDS``; an assertion naming a ``kid`` the cached document lacks may fetch it again once (the client
 rotated its keys), at most every ``REFETCH_MIN_SECONDS`` per URI so unknown kids cannot make us hammer it.
@@ -18,7 +19,7 @@ import httpx
 from joserfc.jwk import KeySet
 
 from identity.client_jwks import FETCHED_MAX_BYTES, JwksError, checked_key_set
-from identity.outbound import address_problem
+from identity.outbound import Refused, checked_target
 
 FETCH_SECONDS = 3.0
 TTL_SECONDS = 300.0
@@ -71,16 +72,23 @@ class RemoteJwks:
             self._cache.pop(uri, None)
 
     def _fetch(self, uri: str) -> KeySet:
-        problem = address_problem(uri, prod=self.prod)
-        if problem is not None:
-            raise FetchError(f"The client's jwks_uri cannot be fetched: {problem}.")
+        try:
+            target = checked_target(uri, prod=self.prod)
+        except Refused as refused:
+            raise FetchError(f"The client's jwks_uri cannot be fetched: {refused}.") from None
         self.fetches += 1
+        headers = {**target.headers, "Accept": "application/json"}
         deadline = time.monotonic() + self.timeout
         body = bytearray()
         try:
             with (
                 httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False) as http,
-                http.stream("GET", uri, headers={"Accept": "application/json"}) as response,
+                http.stream(
+                    "GET",
+                    target.url,
+                    headers=headers,
+                    extensions=target.extensions,
+                ) as response,
             ):
                 if response.status_code != 200:
                     raise FetchError(f"The client's jwks_uri answered HTTP {response.status_code}.")

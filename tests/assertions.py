@@ -72,6 +72,7 @@ class JwksServer:
     document: dict[str, Any]
     delay: float = 0.0
     padding: int = 0
+    chunk_delay: float = 0.0  # between the body's 8 KiB chunks: a server that trickles
     requests: int = 0
     url: str = ""
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
@@ -94,6 +95,8 @@ def serving(document: dict[str, Any]) -> Iterator[JwksServer]:
                 self.end_headers()
                 for start in range(0, len(body), 8192):
                     self.wfile.write(body[start : start + 8192])
+                    self.wfile.flush()
+                    time.sleep(state.chunk_delay)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the provider stopped reading, as it should
 

@@ -339,6 +339,17 @@ def test_a_slow_jwks_uri_is_abandoned(http, ctx, tenant, key):
         refused(response, "The client's jwks_uri did not answer in time.")
 
 
+def test_a_jwks_uri_that_trickles_is_cut_off_at_the_deadline(http, ctx, tenant, key):
+    ctx.remote_jwks.timeout = 1.0
+    with serving(public_jwks(key)) as jwks:
+        jwks.padding, jwks.chunk_delay = 40_000, 0.4  # each chunk in time, the whole body not
+        client = keyed_client(ctx, tenant, jwks_uri=jwks.url)
+        started = time.monotonic()
+        response = client_credentials(http, assertion(key, client.client_id, TOKEN_URL))
+        assert time.monotonic() - started < 2.0
+        refused(response, "The client's jwks_uri did not answer in time.")
+
+
 def test_a_too_large_jwks_document_is_not_read_past_its_limit(http, ctx, tenant, key):
     with serving(public_jwks(key)) as jwks:
         jwks.padding = 200_000
@@ -386,6 +397,16 @@ def test_in_prod_a_jwks_uri_on_a_private_address_is_never_fetched(http, ctx, ten
 def test_the_shared_outbound_address_check(uri, problem):
     assert outbound.address_problem(uri, prod=True) == problem
     assert outbound.address_problem(uri, prod=False) is None  # dev: tests serve from loopback
+
+
+def test_in_prod_the_connection_goes_to_the_address_that_was_checked():
+    """The URL names the checked address; Host and SNI keep the name (the certificate is verified for it)."""
+    target = outbound.checked_target("https://8.8.8.8:8443/keys?x=1", prod=True)
+    assert target.url == "https://8.8.8.8:8443/keys?x=1"
+    assert target.headers == {"Host": "8.8.8.8:8443"} and target.extensions == {"sni_hostname": "8.8.8.8"}
+    v6 = outbound.checked_target("https://[2001:4860:4860::8888]/jwks", prod=True)
+    assert v6.url == "https://[2001:4860:4860::8888]:443/jwks" and v6.headers == {"Host": "[2001:4860:4860::8888]"}
+    assert outbound.checked_target("http://127.0.0.1:9/jwks", prod=False).url == "http://127.0.0.1:9/jwks"
 
 
 # -- registration -------------------------------------------------------------------------------------------
