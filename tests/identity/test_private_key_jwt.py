@@ -293,6 +293,51 @@ def test_a_private_key_jwt_client_cannot_use_a_secret_and_a_secret_client_cannot
     assert ok.status_code == 200  # (its secret still works, by either secret method)
 
 
+def test_one_authentication_method_per_request(http, ctx, tenant, m2m, key):
+    """RFC 6749 §2.3: a secret and an assertion together are invalid_request, whichever would have worked."""
+    secret_client = make_client(ctx, tenant, name="Secret", grant_types=["client_credentials"], redirect_uris=[])
+    both = http.post(
+        "/t/acme/token",
+        data=form(assertion(key, m2m.client_id, TOKEN_URL), grant_type="client_credentials"),
+        auth=(secret_client.client_id, secret_client.client_secret),
+    )
+    assert both.status_code == 400 and both.json() == {
+        "error": "invalid_request",
+        "error_description": "The request uses more than one client authentication method.",
+    }
+    also = http.post(
+        "/t/acme/token",
+        data={"grant_type": "client_credentials", "client_secret": secret_client.client_secret},
+        auth=(secret_client.client_id, secret_client.client_secret),
+    )
+    assert also.status_code == 400 and also.json()["error"] == "invalid_request"
+
+
+def test_with_the_in_process_cache_on_an_assertion_is_still_single_use(database_url, key):
+    """The fast lane answers client_credentials from memory; a request with an assertion is never one of
+    those (its jti is claimed in the database), whatever is cached."""
+    from starlette.testclient import TestClient  # noqa: PLC0415
+
+    from identity.app import create_app  # noqa: PLC0415
+    from tests.conftest import PUBLIC_URL, make_settings  # noqa: PLC0415
+
+    application = create_app(make_settings(database_url, cache_seconds=30))
+    cached_ctx = application.state.ctx
+    tenant = make_tenant(cached_ctx)
+    make_scope(cached_ctx, tenant, "read:reports", "Read reports")
+    app = keyed_client(cached_ctx, tenant, key)
+    with TestClient(application, base_url=PUBLIC_URL) as client:
+        for _ in range(2):  # warm: the tenant, the client and the keys in memory
+            assert client_credentials(client, assertion(key, app.client_id, TOKEN_URL)).status_code == 200
+        signed = assertion(key, app.client_id, TOKEN_URL)
+        assert client_credentials(client, signed, client_id=app.client_id).status_code == 200
+        refused(
+            client_credentials(client, signed, client_id=app.client_id),
+            "The assertion was already used (its jti is spent).",
+        )
+    application.state.ctx.engine.dispose()
+
+
 # -- jwks_uri ---------------------------------------------------------------------------------------------
 
 
