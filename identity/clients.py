@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, col
 
+from identity.client_jwks import jwks_problem
 from identity.clock import now
 from identity.crypto import SecretHasher, random_token
 from identity.db import tenant_query
@@ -35,6 +36,9 @@ ACCESS_TOKEN_TTL_MAX = 86400
 REFRESH_TOKEN_TTL_MAX = 365 * 86400
 SECRET_GRACE_MAX = 7 * 86400
 REFRESH_GRACE_MAX = 300  # a retry after a lost response comes within seconds; longer only widens a thief's window
+# RFC 7591 §2 token_endpoint_auth_method: how the client authenticates wherever clients do (identity.oauth).
+PRIVATE_KEY_JWT = "private_key_jwt"
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT, "none")
 
 
 class ClientError(ValueError):
@@ -91,6 +95,29 @@ def logout_uri_problem(uri: str, *, dev: bool) -> str | None:
     return redirect_uri_problem(uri, dev=dev)
 
 
+def jwks_uri_problem(uri: str, *, dev: bool) -> str | None:
+    """Why ``uri`` cannot be a client's ``jwks_uri``, or None: https (http on a loopback address only in
+    dev), no fragment. Where it resolves is checked at each fetch (``identity.remote_jwks``)."""
+    if len(uri) > URI_MAX:
+        return f"is too long ({URI_MAX} characters at most)"
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return "is not a valid URL"
+    if any(ch.isspace() for ch in uri) or "#" in uri or not parts.hostname:
+        return "must be an absolute https URL without a fragment"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and dev and (_is_loopback_ip(parts.hostname) or parts.hostname == "localhost"):
+        return None
+    return "must be an https URL" + (" (or http on a loopback address)" if dev else "")
+
+
+def default_auth_method(public: bool) -> str:
+    return "none" if public else "client_secret_basic"
+
+
 def _is_loopback_ip(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -136,6 +163,9 @@ class ClientSpec:
     refresh_token_ttl: int | None = None
     refresh_token_grace: int = 0
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6 client metadata
+    token_endpoint_auth_method: str | None = None  # None: none for a public client, else client_secret_basic
+    jwks: dict[str, Any] | None = None  # private_key_jwt: the client's public keys, or
+    jwks_uri: str = ""  # where it serves them
 
     def problems(
         self,
@@ -218,7 +248,35 @@ class ClientSpec:
             add("refresh_token_grace", f"the reuse grace must be between 0 (off) and {REFRESH_GRACE_MAX} seconds")
         if len(self.description) > DESCRIPTION_MAX:
             add("description", f"description is too long ({DESCRIPTION_MAX} characters at most)")
+        self._check_authentication(add, dev=dev)
         return errors
+
+    def _check_authentication(self, add: Any, *, dev: bool) -> None:
+        method = self.token_endpoint_auth_method = self.token_endpoint_auth_method or default_auth_method(self.public)
+        self.jwks_uri = self.jwks_uri.strip()
+        if method not in AUTH_METHODS:
+            add("token_endpoint_auth_method", f"unknown authentication method {method!r} ({', '.join(AUTH_METHODS)})")
+            return
+        if self.public and method != "none":
+            add("token_endpoint_auth_method", "a public client authenticates with none: it holds no secret or key")
+        elif not self.public and method == "none":
+            add("token_endpoint_auth_method", "a confidential client authenticates: with a secret or private_key_jwt")
+        if method != PRIVATE_KEY_JWT:
+            if self.jwks is not None:
+                add("jwks", "keys are registered only for the private_key_jwt method")
+            if self.jwks_uri:
+                add("jwks_uri", "a jwks_uri is registered only for the private_key_jwt method")
+            return
+        if self.jwks is not None and self.jwks_uri:
+            add("jwks", "register either jwks or jwks_uri, not both (OIDC Dynamic Client Registration §2)")
+        elif self.jwks is not None:
+            if (problem := jwks_problem(self.jwks)) is not None:
+                add("jwks", f"the JWK Set {problem}")
+        elif self.jwks_uri:
+            if (problem := jwks_uri_problem(self.jwks_uri, dev=dev)) is not None:
+                add("jwks_uri", f"the jwks_uri {problem}")
+        else:
+            add("jwks", "private_key_jwt needs the client's public keys: a JWK Set (jwks) or a jwks_uri")
 
     def apply(self, client: Client) -> None:
         client.name, client.app_type, client.description = self.name, self.app_type, self.description.strip()
@@ -232,6 +290,12 @@ class ClientSpec:
         client.access_token_ttl, client.refresh_token_ttl = self.access_token_ttl, self.refresh_token_ttl
         client.refresh_token_grace = self.refresh_token_grace
         client.require_pushed_requests = self.require_pushed_authorization_requests
+        method = self.token_endpoint_auth_method or default_auth_method(client.is_public)
+        client.token_endpoint_auth_method = method
+        keyed = method == PRIVATE_KEY_JWT
+        client.jwks, client.jwks_uri = (self.jwks if keyed else None), (self.jwks_uri if keyed else "")
+        if keyed:  # a private_key_jwt client has no secret: a previous one stops working now
+            client.secret_hash = client.previous_secret_hash = client.previous_secret_expires_at = None
 
 
 def default_app_type(public: bool, grant_types: list[str] | None) -> str:
@@ -268,7 +332,7 @@ def register_client(
     )
     if not first_party:  # the portal's own client has a relative redirect URI, resolved per issuer
         _validated(session, tenant_id, spec, dev)
-    secret = None if public else random_token(32)
+    secret = None if public or spec.token_endpoint_auth_method == PRIVATE_KEY_JWT else random_token(32)
     if secret and hasher is None:
         raise ValueError("a confidential client needs the secret hasher")
     client = Client(
@@ -287,7 +351,8 @@ def register_client(
 
 
 def update_client(session: Session, client: Client, spec: ClientSpec, *, dev: bool) -> Client:
-    """Change an app's settings; its type (public or confidential) and id never change."""
+    """Change an app's settings; its type (public or confidential) and id never change. A client moved to
+    private_key_jwt loses its secret; one moved from it to a secret method has none until it is rotated."""
     spec.public = client.is_public
     _validated(session, client.tenant_id, spec, dev)
     spec.apply(client)
@@ -300,6 +365,8 @@ def rotate_secret(session: Session, client: Client, hasher: SecretHasher, *, gra
     """A new secret, shown once. With a grace period the previous secret keeps working until it ends."""
     if client.is_public:
         raise ClientError("a public client has no secret")
+    if client.token_endpoint_auth_method == PRIVATE_KEY_JWT:
+        raise ClientError("a private_key_jwt client has no secret: it authenticates with its keys")
     if not 0 <= grace_seconds <= SECRET_GRACE_MAX:
         raise ClientError("the grace period must be between 0 and 7 days")
     secret = random_token(32)

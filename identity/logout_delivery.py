@@ -6,17 +6,14 @@ replicas never send it at the same time. The token is signed at each attempt (a 
 expired one), POSTed as ``logout_token`` with a short timeout and no redirects followed; 200 or 204 is
 delivered, anything else is retried with backoff, and after ``MAX_ATTEMPTS`` the row is ``failed``.
 
-In prod a URI that resolves to a private, loopback or link-local address is refused, so a registered
-client cannot make the provider call into its own network.
+In prod a URI that resolves to a private, loopback or link-local address is refused
+(``identity.outbound``), so a registered client cannot make the provider call into its own network.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import socket
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -27,6 +24,7 @@ from identity.context import AppContext
 from identity.db import across_tenants, tenant_update
 from identity.models.grant import LogoutDelivery
 from identity.models.tenant import Tenant
+from identity.outbound import address_problem
 from identity.tokens import Signer
 
 log = logging.getLogger("identity.logout")
@@ -86,26 +84,6 @@ def lease_due(session: Session, limit: int = BATCH) -> list[LogoutDelivery]:
             leased.append((row.tenant_id, row.id))
     session.commit()
     return [session.get_one(LogoutDelivery, key) for key in leased]
-
-
-def address_problem(uri: str, *, prod: bool) -> str | None:
-    """Why the provider will not call ``uri`` from here, or None."""
-    parts = urlsplit(uri)
-    if parts.scheme not in {"https", "http"} or not parts.hostname:
-        return "not an http(s) URL"
-    if not prod:
-        return None
-    if parts.scheme != "https":
-        return "https is required"
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except OSError:
-        return "the host name does not resolve"
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return "the host resolves to a private or loopback address"
-    return None
 
 
 def record(session: Session, row: LogoutDelivery, error: str | None) -> None:

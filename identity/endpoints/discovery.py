@@ -11,12 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identity import i18n
+from identity.client_jwks import SIGNING_ALGS
 from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
 from identity.models.tenant import DEVICE_CODE, REGISTRATION_OFF, Tenant
 from identity.oauth import claims_request, response_mode
 from identity.oauth.client import RESPONSE_TYPE_GRANTS
+from identity.oauth.grants import CLIENT_AUTH_METHODS
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.oauth.revocation import RevocationEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
@@ -37,13 +39,16 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "response_modes_supported": list(response_mode.MODES),
         "grant_types_supported": [g for g in SUPPORTED_GRANT_TYPES if g in tenant.allowed_grant_types],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,  # PAR takes the same (RFC 9126 §2)
+        "token_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,  # private_key_jwt assertions
         "introspection_endpoint": f"{issuer}/introspect",
         "introspection_endpoint_auth_methods_supported": IntrospectionEndpoint.CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "pushed_authorization_request_endpoint": f"{issuer}/par",  # RFC 9126; required per app, not for all
         "require_pushed_authorization_requests": False,
         "revocation_endpoint": f"{issuer}/revoke",
         "revocation_endpoint_auth_methods_supported": RevocationEndpoint.CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         # OIDC RP-Initiated, Front-Channel and Back-Channel Logout 1.0 (identity.interaction.logout, .sessions).
         "end_session_endpoint": f"{issuer}/logout",
         "frontchannel_logout_supported": True,

@@ -54,8 +54,8 @@ def all_in_memory(ctx: AppContext, tenant: Tenant | None, headers: Mapping[str, 
     """client_credentials with the tenant (None: not in memory), the client and the keys in memory: no
     database statement will run, so the work (a signature: ~0.1 ms ES256, ~1 ms RS256) can run on the event
     loop, without a thread hop. ``headers`` must be case-insensitive (Starlette's Headers)."""
-    if form.get("grant_type") != "client_credentials":
-        return False
+    if form.get("grant_type") != "client_credentials" or "client_assertion" in form:
+        return False  # (an assertion's jti is claimed in the database)
     client_id = extract_basic_authorization(headers)[0] or form.get("client_id")
     return (
         tenant is not None
@@ -93,24 +93,22 @@ async def password_token(request: Request, ctx: AppContext, slug: str, form: lis
     attempt = PasswordSignIn(ctx.settings, data.get("username", ""), data.get("password", ""), ip, "login.failed")
     uri, headers = public_uri(request), request.headers
 
-    def run(verified: bool) -> Callable[[Session], OAuthResponse | None]:
-        def work(session: Session) -> OAuthResponse | None:
-            server = AuthorizationServer(ctx, session, ctx.directory.tenant(slug))
-            server.password_step = PasswordStep(attempt, verified)
-            try:
-                result: OAuthResponse = server.create_token_response(
-                    PlainOAuth2Request("POST", uri, headers, form=form)
-                )
-            except PasswordToVerify:
-                return None
-            return result
+    step = PasswordStep(attempt, verified=False)  # one for both passes: the second reuses the client found
 
-        return work
+    def work(session: Session) -> OAuthResponse | None:
+        server = AuthorizationServer(ctx, session, ctx.directory.tenant(slug))
+        server.password_step = step
+        try:
+            result: OAuthResponse = server.create_token_response(PlainOAuth2Request("POST", uri, headers, form=form))
+        except PasswordToVerify:
+            return None
+        return result
 
-    early = await in_transaction(request, run(False), keep=keep_result)
+    early = await in_transaction(request, work, keep=keep_result)
     if early is None:
         await attempt.verify(request.app.state.passwords)
-        early = await in_transaction(request, run(True), keep=keep_result)
+        step.verified = True
+        early = await in_transaction(request, work, keep=keep_result)
     assert early is not None  # the second pass always answers
     return oauth_json(early)
 

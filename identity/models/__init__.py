@@ -2,7 +2,7 @@
 
 from identity.models.admin import AdminSession, PlatformAdmin
 from identity.models.audit import AuditEvent
-from identity.models.client import Client
+from identity.models.client import Client, ClientAssertionJti
 from identity.models.device import DeviceAuthorization
 from identity.models.grant import AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RevokedAccessToken
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle, PushedRequest
@@ -22,6 +22,7 @@ __all__ = [
     "AuthorizationRequest",
     "BrowserSession",
     "Client",
+    "ClientAssertionJti",
     "Consent",
     "DeviceAuthorization",
     "Grant",

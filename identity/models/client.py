@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Text
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Index, Text
 from sqlmodel import Field
 
 from identity.clock import now
@@ -46,10 +48,30 @@ class Client(TenantOwned, table=True):
     # First-party apps (the tenant's own developer portal) skip consent and cannot be deleted.
     first_party: bool = False
     # Dynamic registration (RFC 7591/7592): how the client registered itself, with which initial access
-    # token (None: open registration), the HMAC of its registration access token (None: not manageable
-    # at {issuer}/clients/{id}), and the token endpoint auth method it asked for ("" when registered in the
-    # portal: a confidential client may use either secret method).
+    # token (None: open registration), and the HMAC of its registration access token (None: not manageable
+    # at {issuer}/clients/{id}).
     registered_dynamically: bool = False
     initial_access_token_id: str | None = Field(default=None, max_length=32)
     registration_token_hash: str | None = Field(default=None, max_length=128)
-    token_endpoint_auth_method: str = Field(default="", max_length=40)
+    # How the client authenticates at the token, introspection, revocation and PAR endpoints (RFC 7591 §2):
+    # client_secret_basic or client_secret_post (either is accepted from a client with a secret),
+    # private_key_jwt (no secret; its keys are ``jwks`` or at ``jwks_uri``) or none (public clients).
+    token_endpoint_auth_method: str = Field(default="client_secret_basic", max_length=40)
+    jwks: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    jwks_uri: str = Field(default="", sa_type=Text)
+
+
+class ClientAssertionJti(TenantOwned, table=True):
+    """A ``jti`` of a client assertion already used (RFC 7523 §3 item 7), kept until the assertion expires so
+    it is accepted once. The primary key makes the claim atomic: of two requests with the same assertion,
+    one inserts the row and the other is refused. Only the SHA-256 of the ``jti`` is stored."""
+
+    __tablename__ = "client_assertion_jtis"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"], ondelete="CASCADE"),
+        Index("ix_client_assertion_jtis_expires_at", "tenant_id", "expires_at"),
+    )
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    jti_hash: str = Field(primary_key=True, max_length=64)
+    expires_at: int = Field(sa_type=BigInteger)

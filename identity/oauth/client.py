@@ -12,6 +12,7 @@ from identity.scopes import split
 # The response types we serve, by the grant type a client must have for each (OIDC Core §3; the implicit
 # flow's token-bearing types; "token" alone, OAuth 2.0's implicit without an ID token, is not offered).
 RESPONSE_TYPE_GRANTS = {"code": "authorization_code", "id_token": "implicit", "id_token token": "implicit"}
+SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 
 
 class OAuthClient(ClientMixin):
@@ -45,6 +46,8 @@ class OAuthClient(ClientMixin):
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
+        if self.row.secret_hash is None:  # a public or private_key_jwt client has no secret to match
+            return False
         if self._hasher.verify(client_secret, self.row.secret_hash):
             return True
         # During a rotation's grace period the previous secret still works.
@@ -56,9 +59,15 @@ class OAuthClient(ClientMixin):
         )
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """The registered method, at every endpoint that authenticates clients. The two ways of sending a
+        secret stay interchangeable: both always worked for every confidential client, and which one the
+        client uses changes nothing about what it proves."""
         if self.row.is_public:
             return method == "none"
-        return method in {"client_secret_basic", "client_secret_post"}
+        registered = self.row.token_endpoint_auth_method
+        if registered in SECRET_METHODS:
+            return method in SECRET_METHODS
+        return method == registered
 
     def check_response_type(self, response_type: str) -> bool:
         grant_type = RESPONSE_TYPE_GRANTS.get(response_type)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity.clients import ClientSpec, default_app_type
+from identity.clients import AUTH_METHODS, ClientSpec, default_app_type
 from identity.models.client import Client
 from identity.oauth.client import RESPONSE_TYPE_GRANTS
 from identity.scopes import is_api_scope
 
-PUBLIC, SECRET_METHODS = "none", ("client_secret_basic", "client_secret_post")
-AUTH_METHODS = (*SECRET_METHODS, PUBLIC)
+PUBLIC = "none"
 DEFAULT_AUTH_METHOD = "client_secret_basic"  # RFC 7591 §2
 DEFAULT_NAME = "Dynamically registered client"  # client_name is optional in RFC 7591; the spec needs a name
 APPLICATION_TYPES = ("web", "native")  # OIDC Dynamic Client Registration 1.0 §2
@@ -68,6 +67,14 @@ def _flag(data: dict[str, Any], member: str) -> bool:
     if not isinstance(value, bool):
         raise _bad(member, "must be true or false")
     return value
+
+
+def _key_set(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``jwks`` (private_key_jwt's public keys, checked by ClientSpec), which must be a JSON object."""
+    value = data.get("jwks")
+    if value is None or isinstance(value, dict):
+        return value
+    raise _bad("jwks", "must be a JWK Set, a JSON object")
 
 
 def auth_method_of(data: dict[str, Any], current: Client | None = None) -> str:
@@ -124,6 +131,9 @@ def spec_from(data: dict[str, Any], current: Client | None = None) -> tuple[Clie
         backchannel_logout_uri=_string(data, "backchannel_logout_uri"),
         frontchannel_logout_uri=_string(data, "frontchannel_logout_uri"),
         require_pushed_authorization_requests=_flag(data, "require_pushed_authorization_requests"),
+        token_endpoint_auth_method=method,
+        jwks=_key_set(data),
+        jwks_uri=_string(data, "jwks_uri"),
     )
     if current is not None:
         spec.description, spec.refresh_token_grace = current.description, current.refresh_token_grace
@@ -168,6 +178,8 @@ def metadata_of(client: Client) -> dict[str, Any]:
         ("logo_uri", client.logo_url),
         ("backchannel_logout_uri", client.backchannel_logout_uri),
         ("frontchannel_logout_uri", client.frontchannel_logout_uri),
+        ("jwks_uri", client.jwks_uri),
+        ("jwks", client.jwks),
     ):
         if value:
             body[member] = value

@@ -33,7 +33,9 @@ from identity.scopes import OFFLINE_ACCESS, OPENID, join, split, token_audience
 if TYPE_CHECKING:
     from identity.oauth.server import AuthorizationServer
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+# What a client without a user proves itself with: every method but none.
+CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 class _IssuesTokens:
@@ -137,7 +139,7 @@ class RefreshTokenGrant(_IssuesTokens, rfc6749.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(_IssuesTokens, rfc6749.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def validate_token_request(self) -> None:
         super().validate_token_request()

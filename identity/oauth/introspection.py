@@ -15,6 +15,7 @@ from authlib.oauth2 import rfc7662
 
 from identity import bearer, grants
 from identity.clock import now
+from identity.oauth.grants import CONFIDENTIAL_AUTH_METHODS
 from identity.oauth.token_endpoints import ACCESS_TOKEN, REFRESH_TOKEN, TenantTokenEndpoint
 
 
@@ -37,7 +38,7 @@ class FoundToken:
 
 
 class IntrospectionEndpoint(TenantTokenEndpoint, rfc7662.IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # public clients cannot introspect
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS  # public clients cannot introspect
 
     def check_permission(self, token: FoundToken, client: Any, request: Any) -> bool:
         """Any of the tenant's confidential clients (its resource servers) may introspect access tokens; a

@@ -26,7 +26,7 @@ from authlib.oidc.core.grants import OpenIDImplicitGrant
 from identity import grants
 from identity.clock import now
 from identity.interaction.signin import PasswordSignIn
-from identity.oauth.grants import _IssuesTokens
+from identity.oauth.grants import CONFIDENTIAL_AUTH_METHODS, _IssuesTokens
 from identity.scopes import OPENID, split
 from identity.users import find_user_by_email
 from tenants import audit
@@ -48,16 +48,28 @@ class PasswordToVerify(Exception):
 class PasswordStep:
     attempt: PasswordSignIn
     verified: bool  # False: the first pass (stops before the hash); True: the hash was verified
+    client_id: str | None = None  # the client the first pass authenticated
 
 
 class PasswordGrant(_IssuesTokens, rfc6749.ResourceOwnerPasswordCredentialsGrant):
     # Confidential clients only: a public client's id is no credential, so anyone could try passwords with it.
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def authenticate_token_endpoint_client(self) -> Any:
+        """The first pass authenticates the client; the second takes the client it found (a client
+        assertion's jti is spent by the first: presenting it again would be a replay)."""
+        step = self.server.password_step
+        assert step is not None  # the token endpoint sets it for every grant_type=password request
+        if step.client_id is None:
+            client = super().authenticate_token_endpoint_client()
+            step.client_id = client.id
+        else:
+            client = self.server.query_client(step.client_id)
+            if client is None:  # deleted while the password was checked
+                raise InvalidClientError()
         # Authlib names the client on the request only after authenticate_user, which audits it.
-        self.request.client = super().authenticate_token_endpoint_client()
-        return self.request.client
+        self.request.client = client
+        return client
 
     def authenticate_user(self, username: str, password: str) -> Any:
         server: AuthorizationServer = self.server

@@ -17,6 +17,7 @@ from authlib.oauth2 import rfc7009
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 
 from identity import grants
+from identity.oauth.grants import CLIENT_AUTH_METHODS
 from identity.oauth.token_endpoints import ACCESS_TOKEN, REFRESH_TOKEN, TenantTokenEndpoint
 from tenants import audit
 
@@ -36,7 +37,7 @@ class RevocableToken:
 
 class RevocationEndpoint(TenantTokenEndpoint, rfc7009.RevocationEndpoint):
     # Public clients revoke their own tokens with their client_id alone (RFC 7009 §5: a SPA's sign-out).
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
     def check_params(self, request: Any, client: Any) -> None:
         # An unknown token_type_hint is ignored (RFC 7009 §2.1 MAY): we tell our tokens apart ourselves.

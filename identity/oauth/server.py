@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from authlib.oauth2 import rfc6749
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc9207 import IssuerParameter
 from sqlmodel import Session
 
@@ -19,6 +20,7 @@ from identity.context import AppContext
 from identity.models.tenant import DEVICE_CODE, Tenant
 from identity.oauth import claims_request
 from identity.oauth.client import OAuthClient
+from identity.oauth.client_assertion import PRIVATE_KEY_JWT, PrivateKeyJWT
 from identity.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -62,6 +64,19 @@ class TenantIssuerParameter(IssuerParameter):
         return self.issuer
 
 
+def presented_credentials(request: Any) -> set[str]:
+    """Which kinds of client credentials the request carries: a Basic header, a client_secret in the form,
+    a client assertion."""
+    kinds = set()
+    if request.headers.get("Authorization", "").lower().startswith("basic "):
+        kinds.add("client_secret_basic")
+    if "client_secret" in request.form:
+        kinds.add("client_secret_post")
+    if "client_assertion" in request.form or "client_assertion_type" in request.form:
+        kinds.add(PRIVATE_KEY_JWT)
+    return kinds
+
+
 class AuthorizationServer(rfc6749.AuthorizationServer):
     def __init__(self, ctx: AppContext, session: Session, tenant: Tenant) -> None:
         super().__init__()
@@ -84,6 +99,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         if "implicit" in allowed:
             self.register_grant(ImplicitGrant)
         self.register_extension(TenantIssuerParameter(self.issuer))
+        self.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT(self))
 
     # -- Authlib hooks -------------------------------------------------------------------------
     def query_client(self, client_id: str) -> OAuthClient | None:
@@ -91,6 +107,12 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
             row = self.ctx.directory.client(self.session, self.tenant.id, client_id)
             self._clients[client_id] = OAuthClient(row, self.ctx.hasher, self.issuer) if row else None
         return self._clients[client_id]
+
+    def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
+        # RFC 6749 §2.3: a client uses one authentication method per request (§5.2: else invalid_request).
+        if len(presented_credentials(request)) > 1:
+            raise InvalidRequestError("The request uses more than one client authentication method.")
+        return super().authenticate_client(request, methods, endpoint)
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         return None  # see grants._IssuesTokens

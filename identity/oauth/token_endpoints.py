@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749 import TokenEndpoint
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 
 from identity import bearer
+from identity.oauth.client_assertion import AssertionRefused
 
 if TYPE_CHECKING:
     from identity.oauth.server import AuthorizationServer
@@ -22,9 +23,12 @@ REFRESH_TOKEN = "refresh_token"
 def authenticated_client(server: AuthorizationServer, request: Any, methods: list[str], endpoint: str) -> Any:
     """The client the request authenticates as, by one of ``methods``. Authlib answers an unknown
     client_secret_post client with 400 and its own wording; here every failure is the same 401 (RFC 6749
-    §5.2 allows it): unknown ids and wrong secrets look alike."""
+    §5.2 allows it): unknown ids and wrong secrets look alike. A refused client assertion says which of its
+    rules it broke (none of them is secret)."""
     try:
         return server.authenticate_client(request, methods, endpoint)
+    except AssertionRefused:
+        raise
     except InvalidClientError as error:
         raise InvalidClientError(status_code=401, description="Client authentication failed.") from error
 

@@ -90,6 +90,15 @@ RefreshTokenGrace = Annotated[
 ]
 AppType = Literal[tuple(clients.APP_TYPES)]  # the services' own lists (Literal of a tuple: its members)
 GrantType = Literal[tuple(clients.SUPPORTED_GRANT_TYPES)]
+AuthMethod = Literal[tuple(clients.AUTH_METHODS)]
+JwksUri = text(clients.URI_MAX, pattern=ONE_LINE)
+Jwks = Annotated[
+    dict[str, Any],
+    Field(
+        description="private_key_jwt: the client's JWK Set (public RSA, P-256 or Ed25519 signing keys only)",
+        json_schema_extra={"maxProperties": 20},
+    ),
+]
 Role = Literal[tuple(PORTAL_ROLES)]
 Email = line(EMAIL_MAX, least=1)
 Password = text(MAX_PASSWORD_LENGTH, least=MIN_PASSWORD_LENGTH)
@@ -120,6 +129,11 @@ class ClientCreate(Body):
     require_pushed_authorization_requests: bool = Field(
         default=False, description="RFC 9126: refuse authorization requests that were not pushed to /par"
     )
+    token_endpoint_auth_method: AuthMethod | None = Field(
+        default=None, description="Default: none for public apps, else client_secret_basic (either secret method works)"
+    )
+    jwks: Jwks | None = None
+    jwks_uri: JwksUri = Field(default="", description="private_key_jwt: where the client serves its JWK Set (https)")
 
 
 class ClientUpdate(Body):
@@ -135,6 +149,9 @@ class ClientUpdate(Body):
     refresh_token_ttl: RefreshTokenTtl | None = absent()
     refresh_token_grace: RefreshTokenGrace = absent()
     require_pushed_authorization_requests: bool = absent()
+    token_endpoint_auth_method: AuthMethod = absent()
+    jwks: Jwks | None = absent()
+    jwks_uri: JwksUri = absent()
 
 
 class SecretRotation(Body):
@@ -161,13 +178,16 @@ class Client(Out):
     refresh_token_ttl: int | None
     refresh_token_grace: int
     require_pushed_authorization_requests: bool
+    token_endpoint_auth_method: AuthMethod
+    jwks: dict[str, Any] | None
+    jwks_uri: str
     previous_secret_expires_at: int | None
     registered_dynamically: bool = Field(description="Registered itself at {issuer}/clients (RFC 7591)")
     created_at: int
 
 
 class ClientWithSecret(Client):
-    client_secret: str | None = Field(description="Shown once; null for a public client")
+    client_secret: str | None = Field(description="Shown once; null for a public or private_key_jwt client")
 
 
 # -- settings -------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.clients import APP_TYPES, ClientSpec, list_clients
+from identity.clients import APP_TYPES, PRIVATE_KEY_JWT, ClientSpec, list_clients
 from identity.consents import list_consents, revoke_consent
 from identity.db import tenant_query
 from identity.models.client import Client
@@ -66,7 +66,22 @@ def _spec_of(client: Client) -> ClientSpec:
         refresh_token_ttl=client.refresh_token_ttl,
         refresh_token_grace=client.refresh_token_grace,
         require_pushed_authorization_requests=client.require_pushed_requests,
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        jwks=client.jwks,
+        jwks_uri=client.jwks_uri,
     )
+
+
+def _keys_follow_method(spec: ClientSpec, changes: dict[str, object]) -> None:
+    """A change of keys or method replaces what it supersedes: jwks and jwks_uri exclude each other, and
+    keys go with a move away from private_key_jwt (unless the same change gives them, to be refused)."""
+    if "jwks_uri" in changes and "jwks" not in changes:
+        spec.jwks = None
+    if "jwks" in changes and "jwks_uri" not in changes:
+        spec.jwks_uri = ""
+    if changes.get("token_endpoint_auth_method", PRIVATE_KEY_JWT) != PRIVATE_KEY_JWT:
+        spec.jwks = spec.jwks if "jwks" in changes else None
+        spec.jwks_uri = spec.jwks_uri if "jwks_uri" in changes else ""
 
 
 @api.operation("GET", "/api/clients", "List applications", CLIENTS, response=c.PAGES[c.Client], query=c.Paging)
@@ -106,6 +121,9 @@ def client_create(request: Request, caller: Caller, body: c.ClientCreate) -> Wor
         refresh_token_ttl=body.refresh_token_ttl,
         refresh_token_grace=body.refresh_token_grace,
         require_pushed_authorization_requests=body.require_pushed_authorization_requests,
+        token_endpoint_auth_method=body.token_endpoint_auth_method,
+        jwks=body.jwks,
+        jwks_uri=body.jwks_uri,
     )
     ctx = app_context(request)
 
@@ -142,6 +160,7 @@ def client_update(request: Request, caller: Caller, body: c.ClientUpdate) -> Wor
         spec = _spec_of(client)
         for name, value in changes.items():
             setattr(spec, name, value)
+        _keys_follow_method(spec, changes)
         apps.update_app(session, ctx, caller.tenant, caller.actor, client, spec)
         return one(client_view(client))
 

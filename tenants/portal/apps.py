@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from identity.clients import APP_TYPES, DEVICE_APP_TYPES, ClientSpec, list_clients
+from identity.clients import APP_TYPES, DEVICE_APP_TYPES, PRIVATE_KEY_JWT, ClientSpec, list_clients
 from identity.initial_tokens import find_initial_token
 from identity.models.client import Client
 from identity.models.tenant import DEVICE_CODE, LEGACY_GRANT_TYPES, Tenant
@@ -80,6 +81,18 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         errors["refresh_token_grace"] = ["the reuse grace must be a whole number of seconds"]
         grace = None
     defaults = APP_TYPES.get(app_type, APP_TYPES["web"])
+    jwks_text = forms.text(form, "jwks", 20000)
+    jwks: dict[str, Any] | None = None
+    if jwks_text:
+        try:
+            parsed = json.loads(jwks_text)
+        except ValueError:
+            errors["jwks"] = ["the JWK Set is not valid JSON"]
+        else:
+            jwks = parsed if isinstance(parsed, dict) else {"keys": None}  # (refused by the rules, with why)
+    method = forms.text(form, "token_endpoint_auth_method", 40) or None
+    if defaults["public"]:
+        method = None  # a public client has one method, none; the form offers it nothing else
     spec = ClientSpec(
         name=forms.text(form, "name", 300),
         app_type=app_type,
@@ -98,13 +111,23 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         scopes=forms.many(form, "scopes"),
         refresh_token_grace=grace or 0,
         require_pushed_authorization_requests=forms.text(form, "require_par", 10) == "yes",
+        token_endpoint_auth_method=method,
+        jwks=jwks,
+        jwks_uri=forms.text(form, "jwks_uri", 2100),
         **ttls,
     )
+    if method != PRIVATE_KEY_JWT:  # keys typed in but not chosen are not the app's (a secret method needs none)
+        spec.jwks, spec.jwks_uri = None, ""
+        errors.pop("jwks", None)
     return spec, errors
 
 
 def _form_context(
-    session: Session, member: Member, spec: ClientSpec | None, errors: dict[str, list[str]]
+    session: Session,
+    member: Member,
+    spec: ClientSpec | None,
+    errors: dict[str, list[str]],
+    jwks_text: str | None = None,
 ) -> dict[str, Any]:
     return {
         "scopes": known_scopes(session, member.tenant.id),
@@ -113,6 +136,7 @@ def _form_context(
         "legacy_labels": LEGACY_GRANT_LABELS,
         "spec": spec,
         "errors": errors,
+        "jwks_text": jwks_text,  # a refused form shows the keys as typed, even when they are not JSON
     }
 
 
@@ -168,7 +192,7 @@ async def app_create(request: Request) -> Response:
             request,
             member,
             "portal/app_form.html",
-            _form_context(session, member, spec, errors),
+            _form_context(session, member, spec, errors, forms.text(form, "jwks", 20000)),
             section="apps",
             status=400,
         )
@@ -188,6 +212,7 @@ def _detail(
     notice: str = "",
     status: int = 200,
     values: ClientSpec | None = None,
+    jwks_text: str | None = None,
 ) -> Response:
     context = {
         "app": client,
@@ -202,7 +227,7 @@ def _detail(
             if client.initial_access_token_id
             else None
         ),
-        **_form_context(session, member, None, errors or {}),
+        **_form_context(session, member, None, errors or {}, jwks_text),
     }
     return portal_page(request, member, "portal/app_detail.html", context, section="apps", status=status)
 
@@ -249,7 +274,8 @@ async def app_update(request: Request) -> Response:
                 errors = error.fields or {"name": [error.message]}
             else:
                 return redirect(f"/t/{slug}/portal/apps/{client.id}?notice=saved", 303)
-        return _detail(request, session, member, client, errors=errors, status=400, values=spec)
+        jwks_text = forms.text(form, "jwks", 20000)
+        return _detail(request, session, member, client, errors=errors, status=400, values=spec, jwks_text=jwks_text)
 
     return await in_transaction(request, work, keep=lambda _s, response: response.status_code < 400)
 

@@ -33,7 +33,19 @@ def test_discovery_is_complete_and_truthful(http, ctx):
     }
     assert doc["device_authorization_endpoint"] == ISSUER + "/device_authorization"
     assert doc["code_challenge_methods_supported"] == ["S256"]
-    assert set(doc["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post", "none"}
+    assert doc["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ]
+    assert doc["introspection_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ]
+    for endpoint in ("token", "introspection", "revocation"):  # what private_key_jwt assertions may be signed with
+        assert doc[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == ["RS256", "PS256", "ES256", "EdDSA"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert doc["subject_types_supported"] == ["public"]
     assert {"sub", "email", "name", "nonce", "at_hash"} <= set(doc["claims_supported"])
@@ -48,7 +60,7 @@ def test_discovery_is_complete_and_truthful(http, ctx):
             response = http.post(path)
         assert response.status_code not in (404, 405), key
     assert http.get(doc["jwks_uri"].removeprefix("http://127.0.0.1:8000")).status_code == 200
-    assert doc["revocation_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    assert doc["revocation_endpoint_auth_methods_supported"] == doc["token_endpoint_auth_methods_supported"]
 
 
 def test_rfc8414_metadata_at_both_locations(http, ctx):

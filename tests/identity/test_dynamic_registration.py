@@ -27,6 +27,7 @@ from tenants.manage.errors import Invalid
 from tenants.manage.settings import change_settings
 from tests.api.helpers import audit_rows, management_token
 from tests.api.helpers import bearer as api_bearer
+from tests.assertions import assertion, form, new_key, public_jwks
 from tests.conftest import PUBLIC_URL, make_settings
 from tests.factories import REDIRECT_URI, inspect_db, make_client, make_tenant, make_user
 from tests.flow import exchange, sign_in
@@ -202,7 +203,6 @@ def test_optional_metadata_is_kept_and_unknown_metadata_ignored(http, ctx, acme)
             "frontchannel_logout_uri": "https://app.example.com/frontchannel",
             "require_pushed_authorization_requests": True,
             "contacts": ["ops@example.com"],
-            "jwks_uri": "https://app.example.com/jwks",
             "x-vendor": {"nested": [1, 2]},
         },
     )
@@ -232,7 +232,9 @@ REFUSED = [
     ({"redirect_uris": []}, "invalid_redirect_uri", "at least one redirect URI"),
     ({"redirect_uris": "https://app.example.com/cb"}, "invalid_redirect_uri", "array"),
     ({"redirect_uris": [7]}, "invalid_redirect_uri", "string"),
-    ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata", "token_endpoint_auth_method"),
+    ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata", "jwks"),  # no keys
+    ({"token_endpoint_auth_method": "private_key_jwt", "jwks": ["k"]}, "invalid_client_metadata", "JWK Set"),
+    ({"jwks_uri": "https://app.example.com/jwks"}, "invalid_client_metadata", "only for the private_key_jwt"),
     ({"token_endpoint_auth_method": 1}, "invalid_client_metadata", "token_endpoint_auth_method"),
     ({"response_types": ["token"]}, "invalid_client_metadata", "response_types"),
     ({"response_types": []}, "invalid_client_metadata", "response_types"),
@@ -599,3 +601,34 @@ def test_the_advertised_registration_endpoint_is_the_one_served(http, ctx, mode)
     advertised = http.get("/t/acme/.well-known/openid-configuration").json()["registration_endpoint"]
     response = http.post(advertised.removeprefix(PUBLIC_URL), json=WEB)
     assert response.status_code == (201 if mode == "open" else 401), response.text
+
+
+def test_a_client_registers_its_public_keys_and_authenticates_with_private_key_jwt(http, ctx, acme):
+    """RFC 7591's jwks with token_endpoint_auth_method private_key_jwt: no secret is issued, the keys are
+    checked as the portal checks them, and an assertion signed with the key authenticates the client."""
+    key = new_key("ES256", kid="k1")
+    body = registered(
+        http,
+        {
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": public_jwks(key),
+        },
+    )
+    assert "client_secret" not in body and body["token_endpoint_auth_method"] == "private_key_jwt"
+    assert body["jwks"]["keys"][0]["kid"] == "k1" and "d" not in body["jwks"]["keys"][0]
+    signed = assertion(key, body["client_id"], "http://127.0.0.1:8000/t/acme/token", alg="ES256")
+    token = http.post("/t/acme/token", data=form(signed, grant_type="client_credentials"))
+    assert token.status_code == 200, token.text
+    leaked = {"kty": "EC", "crv": "P-256", "x": "x", "y": "y", "d": "private"}
+    refused = register(
+        http,
+        {
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [leaked]},
+        },
+    )
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"

@@ -226,4 +226,8 @@ def test_suspended_tenant_refuses(http, ctx, tenant, api, tokens):
 def test_discovery_lists_the_endpoint(http, tenant):
     doc = http.get("/t/acme/.well-known/openid-configuration").json()
     assert doc["introspection_endpoint"] == f"{ISSUER}/introspect"
-    assert doc["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert doc["introspection_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ]

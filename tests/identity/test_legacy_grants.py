@@ -14,6 +14,7 @@ from sqlmodel import select
 from identity.clients import ClientError
 from identity.models.grant import Grant
 from tests.api.helpers import audit_rows
+from tests.assertions import assertion, form, new_key, public_jwks
 from tests.factories import PASSWORD, REDIRECT_URI, inspect_db, make_client, make_tenant, make_user
 from tests.flow import authorize_url, fragment_of, hidden, query_of, sign_in
 
@@ -248,3 +249,22 @@ def test_discovery_names_the_seed_grants_only_where_allowed(http, ctx, acme):
     plain = http.get("/t/plain/.well-known/openid-configuration").json()
     assert plain["response_types_supported"] == ["code"]
     assert not {"password", "implicit"} & set(plain["grant_types_supported"])
+
+
+def test_a_private_key_jwt_app_uses_the_password_grant_with_one_assertion(http, ctx, acme):
+    """The grant runs in two passes around the hash; the client's assertion is checked (and its jti spent)
+    once, so the second pass does not see a replay."""
+    key = new_key("ES256", kid="k1")
+    app = make_client(
+        ctx,
+        acme,
+        grant_types=["authorization_code", "password"],
+        token_endpoint_auth_method="private_key_jwt",
+        jwks=public_jwks(key),
+    )
+    signed = assertion(key, app.client_id, "http://127.0.0.1:8000/t/acme/token", alg="ES256")
+    data = {"grant_type": "password", "username": "alice@example.com", "password": PASSWORD, "scope": "openid"}
+    response = http.post("/t/acme/token", data=form(signed, **data))
+    assert response.status_code == 200, response.text
+    replayed = http.post("/t/acme/token", data=form(signed, **data))
+    assert replayed.status_code == 401 and replayed.json()["error"] == "invalid_client"

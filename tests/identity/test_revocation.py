@@ -89,6 +89,7 @@ def test_discovery_advertises_the_endpoint(http, tenant):
     assert metadata["revocation_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     ]
 

@@ -58,19 +58,10 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("registration_token_hash", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True)
         )
-        batch_op.add_column(
-            sa.Column(
-                "token_endpoint_auth_method",
-                sqlmodel.sql.sqltypes.AutoString(length=40),
-                nullable=False,
-                server_default="",
-            )
-        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("clients", schema=None) as batch_op:
-        batch_op.drop_column("token_endpoint_auth_method")
         batch_op.drop_column("registration_token_hash")
         batch_op.drop_column("initial_access_token_id")
         batch_op.drop_column("registered_dynamically")
