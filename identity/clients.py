@@ -132,6 +132,8 @@ class ClientSpec:
     refresh_token_ttl: int | None = None
     refresh_token_grace: int = 0
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6 client metadata
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2 client metadata: every token request with a proof
+    require_dpop_nonce: bool = False  # RFC 9449 §8: the client's proofs carry our nonce
 
     def problems(
         self,
@@ -224,6 +226,8 @@ class ClientSpec:
         client.access_token_ttl, client.refresh_token_ttl = self.access_token_ttl, self.refresh_token_ttl
         client.refresh_token_grace = self.refresh_token_grace
         client.require_pushed_requests = self.require_pushed_authorization_requests
+        client.dpop_bound_access_tokens = self.dpop_bound_access_tokens
+        client.require_dpop_nonce = self.require_dpop_nonce
 
 
 def default_app_type(public: bool, grant_types: list[str] | None) -> str:

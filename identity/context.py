@@ -16,6 +16,7 @@ from identity.db import make_engine, make_sessionmaker
 from identity.directory import Directory
 from identity.invalidation import watch
 from identity.keys import KeyCache
+from identity.oauth.dpop import DPoPNonces
 from identity.settings import Settings
 from identity.tokens import VerifiedTokens
 from identity.usage import UsageCounter
@@ -33,6 +34,7 @@ class AppContext:
     usage: UsageCounter
     access_tokens: VerifiedTokens
     retry_sealer: KeyEncryptor  # token responses kept for a refresh retry (identity.grants)
+    dpop_nonces: DPoPNonces  # RFC 9449 §8 nonces, stateless: every replica accepts every replica's
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
@@ -52,4 +54,5 @@ class AppContext:
             usage=UsageCounter(),
             access_tokens=VerifiedTokens(),
             retry_sealer=KeyEncryptor(settings.secret_key, "refresh-token-retry"),
+            dpop_nonces=DPoPNonces(settings.secret_key),
         )

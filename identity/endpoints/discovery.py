@@ -15,7 +15,7 @@ from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
 from identity.models.tenant import Tenant
-from identity.oauth import claims_request, response_mode
+from identity.oauth import claims_request, dpop, response_mode
 from identity.oauth.introspection import IntrospectionEndpoint
 from identity.oauth.revocation import RevocationEndpoint
 from identity.scopes import CLAIMS_SUPPORTED, is_api_scope, known_scopes
@@ -57,6 +57,8 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        # RFC 9449 §5.1: DPoP at the token endpoint and userinfo (identity.oauth.dpop).
+        "dpop_signing_alg_values_supported": list(dpop.ALGS),
     }
 
 

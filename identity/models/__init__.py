@@ -3,7 +3,14 @@
 from identity.models.admin import AdminSession, PlatformAdmin
 from identity.models.audit import AuditEvent
 from identity.models.client import Client
-from identity.models.grant import AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RevokedAccessToken
+from identity.models.grant import (
+    AuthorizationCode,
+    DPoPProofJti,
+    Grant,
+    LogoutDelivery,
+    RefreshToken,
+    RevokedAccessToken,
+)
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle, PushedRequest
 from identity.models.key import SigningKey
 from identity.models.team import Invitation, Membership
@@ -21,6 +28,7 @@ __all__ = [
     "BrowserSession",
     "Client",
     "Consent",
+    "DPoPProofJti",
     "Grant",
     "LoginThrottle",
     "LogoutDelivery",

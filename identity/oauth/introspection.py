@@ -53,18 +53,21 @@ class IntrospectionEndpoint(TenantTokenEndpoint, rfc7662.IntrospectionEndpoint):
         verified = self.verified_access_token(token)
         if verified is None or not bearer.stands(server.ctx, server.session, server.tenant, verified):
             return None
-        names = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti")
+        names = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "cnf")  # cnf: RFC 9449 §6.2
         claims = verified.claims
+        token_type = "DPoP" if verified.jkt is not None else "Bearer"
         return FoundToken(
-            {**{k: claims[k] for k in names if k in claims}, "token_type": "Bearer", "token_use": ACCESS_TOKEN}
+            {**{k: claims[k] for k in names if k in claims}, "token_type": token_type, "token_use": ACCESS_TOKEN}
         )
 
     def refresh_token(self, token: str) -> FoundToken | None:
         row = grants.live_refresh_token(self.server.session, self.server.tenant, token)
         if row is None:
             return None
+        bound = {"cnf": {"jkt": row.dpop_jkt}} if row.dpop_jkt is not None else {}
         return FoundToken(
             {
+                **bound,
                 "scope": row.scope,
                 "client_id": row.client_id,
                 "sub": row.user_id,

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.datastructures import Headers
 
+from identity.oauth.dpop import Proof
+
 
 class PlainPayload(OAuth2Payload):
     def __init__(self, items: Iterable[tuple[str, str]]) -> None:
@@ -50,6 +52,7 @@ class PlainOAuth2Request(OAuth2Request):
         self._form = {key: value for key, value in form}
         self.auth_time: int | None = None  # set when a signed-in user grants the request
         self.sid: str | None = None  # and the browser session they did it in
+        self.dpop: Proof | None = None  # a token request's checked DPoP proof (RFC 9449), its jti claimed
 
     @property
     def args(self) -> dict[str, str]:

@@ -119,6 +119,10 @@ class ClientCreate(Body):
     require_pushed_authorization_requests: bool = Field(
         default=False, description="RFC 9126: refuse authorization requests that were not pushed to /par"
     )
+    dpop_bound_access_tokens: bool = Field(
+        default=False, description="RFC 9449 §5.2: refuse token requests without a DPoP proof"
+    )
+    require_dpop_nonce: bool = Field(default=False, description="RFC 9449 §8: DPoP proofs must carry our nonce")
 
 
 class ClientUpdate(Body):
@@ -134,6 +138,8 @@ class ClientUpdate(Body):
     refresh_token_ttl: RefreshTokenTtl | None = absent()
     refresh_token_grace: RefreshTokenGrace = absent()
     require_pushed_authorization_requests: bool = absent()
+    dpop_bound_access_tokens: bool = absent()
+    require_dpop_nonce: bool = absent()
 
 
 class SecretRotation(Body):
@@ -160,6 +166,8 @@ class Client(Out):
     refresh_token_ttl: int | None
     refresh_token_grace: int
     require_pushed_authorization_requests: bool
+    dpop_bound_access_tokens: bool
+    require_dpop_nonce: bool
     previous_secret_expires_at: int | None
     created_at: int
 

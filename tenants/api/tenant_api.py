@@ -57,6 +57,8 @@ def _spec_of(client: Client) -> ClientSpec:
         refresh_token_ttl=client.refresh_token_ttl,
         refresh_token_grace=client.refresh_token_grace,
         require_pushed_authorization_requests=client.require_pushed_requests,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+        require_dpop_nonce=client.require_dpop_nonce,
     )
 
 
@@ -97,6 +99,8 @@ def client_create(request: Request, caller: Caller, body: c.ClientCreate) -> Wor
         refresh_token_ttl=body.refresh_token_ttl,
         refresh_token_grace=body.refresh_token_grace,
         require_pushed_authorization_requests=body.require_pushed_authorization_requests,
+        dpop_bound_access_tokens=body.dpop_bound_access_tokens,
+        require_dpop_nonce=body.require_dpop_nonce,
     )
     ctx = app_context(request)
 

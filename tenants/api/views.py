@@ -29,6 +29,8 @@ def client_view(client: Client) -> contract.Client:
         refresh_token_ttl=client.refresh_token_ttl,
         refresh_token_grace=client.refresh_token_grace,
         require_pushed_authorization_requests=client.require_pushed_requests,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+        require_dpop_nonce=client.require_dpop_nonce,
         previous_secret_expires_at=client.previous_secret_expires_at,
         created_at=client.created_at,
     )

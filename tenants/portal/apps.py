@@ -61,6 +61,8 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         scopes=forms.many(form, "scopes"),
         refresh_token_grace=grace or 0,
         require_pushed_authorization_requests=forms.text(form, "require_par", 10) == "yes",
+        dpop_bound_access_tokens=forms.text(form, "dpop_bound", 10) == "yes",
+        require_dpop_nonce=forms.text(form, "dpop_nonce", 10) == "yes",
         **ttls,
     )
     return spec, errors
