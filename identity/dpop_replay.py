@@ -9,7 +9,6 @@ every request, so a proof costs one statement.
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
@@ -32,6 +31,6 @@ def claim_jti(session: Session, tenant_id: str, proof: Proof) -> bool:
         dialect.insert(DPoPProofJti)
         .values(tenant_id=tenant_id, jti_hash=sha256_hex(proof.jti), expires_at=proof.iat + IAT_WINDOW)
         .on_conflict_do_nothing(index_elements=["tenant_id", "jti_hash"])
+        .returning(col(DPoPProofJti.jti_hash))  # a row back only if inserted (the ORM's rowcount is -1 on psycopg)
     )
-    result: Any = session.execute(statement)  # a CursorResult: an INSERT's rowcount
-    return bool(result.rowcount)
+    return session.execute(statement).first() is not None

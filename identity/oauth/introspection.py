@@ -64,10 +64,8 @@ class IntrospectionEndpoint(TenantTokenEndpoint, rfc7662.IntrospectionEndpoint):
         row = grants.live_refresh_token(self.server.session, self.server.tenant, token)
         if row is None:
             return None
-        bound = {"cnf": {"jkt": row.dpop_jkt}} if row.dpop_jkt is not None else {}
         return FoundToken(
             {
-                **bound,
                 "scope": row.scope,
                 "client_id": row.client_id,
                 "sub": row.user_id,
