@@ -108,7 +108,7 @@ def verify_proof(values: Sequence[str], *, method: str, url: str, access_token: 
     try:
         if not jws.validate_compact(token, key, registry=_REGISTRY):
             raise invalid("The DPoP proof's signature is invalid.")
-    except (JoseError, ValueError, TypeError) as error:  # e.g. an ES256 proof with an RSA key
+    except (JoseError, ValueError, TypeError, KeyError) as error:  # e.g. an ES256 proof with an RSA key
         raise invalid("The DPoP proof's signature is invalid.") from error
     claims = _claims(token.payload)
     _check_claims(claims, method, url, access_token)
@@ -126,13 +126,13 @@ def _public_key(jwk: Any) -> Key:
         raise invalid("The DPoP proof's key must be an asymmetric public key.")
     if _PRIVATE_MEMBERS & jwk.keys():
         raise invalid("The DPoP proof's jwk must not contain a private key.")
-    try:
-        key = import_key(jwk)
-    except (JoseError, ValueError, TypeError) as error:
-        raise invalid("The DPoP proof's jwk is not a valid key.") from error
+    # Before joserfc sees it: it would only warn about a short RSA key.
     if jwk["kty"] == "RSA" and len(_unb64(str(jwk.get("n", ""))).lstrip(b"\0")) * 8 < MIN_RSA_BITS:
         raise invalid(f"The DPoP proof's RSA key must have at least {MIN_RSA_BITS} bits.")
-    return key
+    try:
+        return import_key(jwk)
+    except (JoseError, ValueError, TypeError, KeyError) as error:  # KeyError: an unknown curve
+        raise invalid("The DPoP proof's jwk is not a valid key.") from error
 
 
 def _unb64(value: str) -> bytes:

@@ -171,6 +171,33 @@ def _hs256() -> str:
     return jwt.encode(header, claims, secret, algorithms=["HS256"])
 
 
+def _small_rsa() -> str:
+    import warnings
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    with warnings.catch_warnings():  # joserfc warns about the short key this test means to make
+        warnings.simplefilter("ignore")
+        small = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=1024))
+        return proof(small, alg="RS256")
+
+
+def _raw(key: Any, header: dict[str, Any], payload: bytes) -> str:
+    """An ES256 JWS of exactly this header and payload (joserfc's encoder would refuse some of them)."""
+    from joserfc.jws import JWSRegistry
+
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    signing_input = b64(json.dumps(header).encode()) + b"." + b64(payload)
+    signature = JWSRegistry(algorithms=["ES256"]).get_alg("ES256").sign(signing_input, key)
+    return (signing_input + b"." + b64(signature)).decode()
+
+
+def _array_claims(key: Any) -> str:
+    return _raw(key, {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}, b"[1, 2]")
+
+
 def _private_jwk(key: Any) -> str:
     return proof(key, header={"jwk": key.as_dict(private=True)})
 
@@ -204,6 +231,11 @@ def _other_key_signed(key: Any) -> str:
         ("iat not a number", lambda key: proof(key, iat="now")),
         ("no jti", lambda key: proof(key, jti=None)),
         ("not a JWT", lambda key: "not-a-jwt"),
+        ("jwk of an unknown curve", lambda key: proof(key, header={"jwk": {**key.as_dict(), "crv": "P-999"}})),
+        ("jwk of a symmetric key", lambda key: proof(key, header={"jwk": {"kty": "oct", "k": "c2VjcmV0"}})),
+        ("jwk not an object", lambda key: _raw(key, {"typ": "dpop+jwt", "alg": "ES256", "jwk": "key"}, b"{}")),
+        ("RSA key of 1024 bits", lambda key: _small_rsa()),
+        ("claims not an object", lambda key: _array_claims(key)),
     ],
 )
 def test_a_bad_proof_at_the_token_endpoint_is_invalid_dpop_proof(http, m2m, key, case, make):
@@ -604,6 +636,19 @@ def test_warm_lanes_refuse_a_bound_bearer_and_hand_dpop_requests_to_the_app(warm
         used = proof(key)
         assert client_credentials(http, m2m, used).status_code == 200
         assert error_of(client_credentials(http, m2m, used)) == "invalid_dpop_proof"
+
+
+def test_a_bound_token_is_refused_as_bearer_by_the_management_api(http, ctx, acme, key):
+    from tests.api.helpers import bearer
+
+    app = make_client(
+        ctx, acme, name="Ops", redirect_uris=[], grant_types=["client_credentials"], scopes=["manage:clients"]
+    )
+    tokens = client_credentials(http, app, proof(key)).json()
+    assert tokens["token_type"] == "DPoP"
+    response = http.get("/t/acme/api/clients", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 401 and response.json()["type"].endswith("invalid_token")
+    assert response.headers["www-authenticate"].startswith('DPoP realm="api", error="invalid_token"')
 
 
 # -- the settings: management API and portal ----------------------------------------------------------------
