@@ -704,3 +704,39 @@ def test_the_portal_form_sets_the_dpop_settings(http, ctx):
     with inspect_db(ctx) as session:
         plain = find_client(session, tenant.id, plain_id)
         assert plain is not None and not plain.dpop_bound_access_tokens and not plain.require_dpop_nonce
+
+
+# -- pushed authorization requests (RFC 9449 §10.1) ---------------------------------------------------------
+
+
+def test_a_proof_sent_with_the_push_binds_the_code_to_its_key(http, ctx, web, key):
+    from tests.flow import sign_in_and_approve
+    from tests.identity.test_par import follow, push, pushed_params
+
+    par_url = f"{PUBLIC}/t/acme/par"
+    params, verifier = pushed_params()
+    answer = http.post(
+        "/t/acme/par", data=params, auth=(web.client_id, web.client_secret), headers={"DPoP": proof(key, par_url)}
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["DPoP-Nonce"]
+    back = sign_in_and_approve(
+        http, "acme", follow(http, web.client_id, answer.json()["request_uri"]).headers["location"]
+    )
+    result = {"code": back["code"], "_verifier": verifier}
+    other = code_exchange(http, web, result, proof(ECKey.generate_key("P-256")))
+    assert other.status_code == 400 and error_of(other) == "invalid_grant"
+    good = code_exchange(http, web, result, proof(key))
+    assert good.status_code == 200 and claims_of(good.json()["access_token"])["cnf"]["jkt"] == key.thumbprint()
+
+    # A dpop_jkt beside a proof of another key, or a bad proof, is refused in the push's own answer.
+    mismatch, _ = pushed_params(dpop_jkt=ECKey.generate_key("P-256").thumbprint())
+    refused = http.post(
+        "/t/acme/par", data=mismatch, auth=(web.client_id, web.client_secret), headers={"DPoP": proof(key, par_url)}
+    )
+    assert refused.status_code == 400 and error_of(refused) == "invalid_dpop_proof"
+    stale = http.post(
+        "/t/acme/par", data=pushed_params()[0], auth=(web.client_id, web.client_secret), headers={"DPoP": proof(key)}
+    )  # htu of the token endpoint
+    assert stale.status_code == 400 and error_of(stale) == "invalid_dpop_proof"
+    assert push(http, web, pushed_params()[0]).status_code == 201  # without DPoP, as before
