@@ -11,6 +11,7 @@ characters RFC 6750 §3 allows, so no input can break the header.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -21,18 +22,24 @@ from identity.context import AppContext
 from identity.keys import KeyRing
 from identity.models.tenant import Tenant
 from identity.models.user import User
+from identity.oauth.dpop import ALGS
 from identity.scopes import split
 from identity.tokens import InvalidAccessToken
 
 REVOKED = "The access token was revoked, or what it was issued for no longer exists."
+BOUND_AS_BEARER = "This access token is bound to a DPoP key: send it as Authorization: DPoP, with a DPoP proof."
+OTHER_KEY = "This access token is not bound to the key of the DPoP proof."
+DPOP_ALGS = " ".join(ALGS)
 
 
 class BearerError(Exception):
-    """A refused bearer request: RFC 6750 §3.1 ``error``, a description for developers, the HTTP status."""
+    """A refused bearer request: RFC 6750 §3.1 ``error``, a description for developers, the HTTP status;
+    ``dpop``: the challenge is the DPoP scheme's (RFC 9449 §7.1), for a request made with (or that needed) it."""
 
-    def __init__(self, error: str, description: str, status: int, *, scope: str = "") -> None:
+    def __init__(self, error: str, description: str, status: int, *, scope: str = "", dpop: bool = False) -> None:
         super().__init__(description)
         self.error, self.description, self.status, self.scope = error, description, status, scope
+        self.dpop = dpop
 
 
 def revoked() -> BearerError:
@@ -47,11 +54,13 @@ def _quoted(value: str) -> str:
 def challenge(realm: str, error: BearerError | None = None) -> str:
     """The ``WWW-Authenticate`` value. A request with no credentials at all gets the bare challenge
     (RFC 6750 §3.1: no error code when the client did not know authentication was needed)."""
-    value = f"Bearer realm={_quoted(realm)}"
+    value = f"{'DPoP' if error is not None and error.dpop else 'Bearer'} realm={_quoted(realm)}"
     if error is not None and not (error.error == "invalid_request" and error.status == 401):
         value += f", error={_quoted(error.error)}, error_description={_quoted(error.description)}"
     if error is not None and error.scope:
         value += f", scope={_quoted(error.scope)}"
+    if error is not None and error.dpop:
+        value += f", algs={_quoted(DPOP_ALGS)}"  # RFC 9449 §7.1: the proof algorithms we accept
     return value
 
 
@@ -83,6 +92,13 @@ class AccessToken:
     def scopes(self) -> list[str]:  # split once per token, not per request
         return split(self.claims.get("scope"))
 
+    @cached_property
+    def jkt(self) -> str | None:
+        """The thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1 ``cnf.jkt``), None if unbound."""
+        cnf = self.claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        return jkt if isinstance(jkt, str) else None
+
     @property
     def grant_id(self) -> str | None:
         gid = self.claims.get("gid")
@@ -108,7 +124,41 @@ class AccessToken:
 
 
 def verify(ctx: AppContext, tenant: Tenant, ring: KeyRing, token: str, *, audience: str | None = None) -> AccessToken:
-    """Signature, type, issuer, expiry and (for a resource with one) audience; not yet whether it stands."""
+    """A token presented as a bearer token: ``verify_token``, and not bound to a DPoP key (RFC 9449 §7.1: a
+    bound token is no bearer token). ``verify_token``'s lines, inlined: on the warm userinfo path the
+    ``jkt`` branch (an attribute cached per remembered token) is all a Bearer request pays for DPoP."""
+    try:
+        verified = ctx.access_tokens.verify_as(token, ctx.settings.issuer(tenant.slug), ring, AccessToken)
+    except InvalidAccessToken as error:
+        raise BearerError("invalid_token", str(error), 401) from error
+    aud = verified.claims.get("aud")
+    if audience is not None and aud != audience and not (isinstance(aud, list) and audience in aud):
+        raise BearerError("invalid_token", "The access token is not for this resource (audience).", 401)
+    if verified.jkt is not None:
+        raise BearerError("invalid_token", BOUND_AS_BEARER, 401, dpop=True)
+    return verified
+
+
+def verify_dpop(
+    ctx: AppContext, tenant: Tenant, ring: KeyRing, token: str, jkt: str, *, audience: str | None = None
+) -> AccessToken:
+    """A token presented with a DPoP proof whose key has thumbprint ``jkt``: ``verify_token``, and bound to
+    that very key (RFC 9449 §7.1); refusals carry the DPoP challenge."""
+    try:
+        verified = verify_token(ctx, tenant, ring, token, audience=audience)
+    except BearerError as error:
+        error.dpop = True
+        raise
+    if verified.jkt is None or not hmac.compare_digest(verified.jkt, jkt):
+        raise BearerError("invalid_token", OTHER_KEY, 401, dpop=True)
+    return verified
+
+
+def verify_token(
+    ctx: AppContext, tenant: Tenant, ring: KeyRing, token: str, *, audience: str | None = None
+) -> AccessToken:
+    """Signature, type, issuer, expiry and (for a resource with one) audience; not yet whether it stands,
+    nor how it was presented (introspection and revocation take either kind)."""
     try:
         verified = ctx.access_tokens.verify_as(token, ctx.settings.issuer(tenant.slug), ring, AccessToken)
     except InvalidAccessToken as error:

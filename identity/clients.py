@@ -166,6 +166,8 @@ class ClientSpec:
     token_endpoint_auth_method: str | None = None  # None: none for a public client, else client_secret_basic
     jwks: dict[str, Any] | None = None  # private_key_jwt: the client's public keys, or
     jwks_uri: str = ""  # where it serves them
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2 client metadata: every token request with a proof
+    require_dpop_nonce: bool = False  # RFC 9449 §8: the client's proofs carry our nonce
 
     def problems(
         self,
@@ -296,6 +298,8 @@ class ClientSpec:
         client.jwks, client.jwks_uri = (self.jwks if keyed else None), (self.jwks_uri if keyed else "")
         if keyed:  # a private_key_jwt client has no secret: a previous one stops working now
             client.secret_hash = client.previous_secret_hash = client.previous_secret_expires_at = None
+        client.dpop_bound_access_tokens = self.dpop_bound_access_tokens
+        client.require_dpop_nonce = self.require_dpop_nonce
 
 
 def default_app_type(public: bool, grant_types: list[str] | None) -> str:

@@ -16,6 +16,7 @@ from identity.db import make_engine, make_sessionmaker
 from identity.directory import Directory
 from identity.invalidation import watch
 from identity.keys import KeyCache
+from identity.oauth.dpop import DPoPNonces
 from identity.remote_jwks import RemoteJwks
 from identity.settings import Settings
 from identity.tokens import VerifiedTokens
@@ -35,6 +36,7 @@ class AppContext:
     access_tokens: VerifiedTokens
     retry_sealer: KeyEncryptor  # token responses kept for a refresh retry (identity.grants)
     remote_jwks: RemoteJwks  # clients' jwks_uri documents (private_key_jwt), fetched and cached
+    dpop_nonces: DPoPNonces  # RFC 9449 §8 nonces, stateless: every replica accepts every replica's
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
@@ -55,4 +57,5 @@ class AppContext:
             access_tokens=VerifiedTokens(),
             retry_sealer=KeyEncryptor(settings.secret_key, "refresh-token-retry"),
             remote_jwks=RemoteJwks(prod=settings.is_prod),
+            dpop_nonces=DPoPNonces(settings.secret_key),
         )

@@ -29,7 +29,7 @@ from identity.bearer import BearerError, token_from
 from identity.context import AppContext
 from identity.endpoints.discovery import discovery_in_memory, jwks_in_memory
 from identity.endpoints.token import all_in_memory, bad_form, is_form, issue_inline, token_work
-from identity.endpoints.userinfo import bearer_error, response_in_memory
+from identity.endpoints.userinfo import bearer_error, is_dpop, response_in_memory
 from identity.models.tenant import Tenant
 from tenants.resolution import TenantNotFound, TenantSuspended
 
@@ -61,14 +61,16 @@ async def userinfo_lane(
     try:
         return response_in_memory(ctx, tenant, token_from(authorization)), receive
     except BearerError as error:
+        if is_dpop(authorization):  # RFC 9449: its proof's jti is claimed in the database, the app's way
+            return None, receive
         return bearer_error(error), receive
 
 
 async def token_lane(
     ctx: AppContext, tenant: Tenant, scope: Scope, headers: Headers, receive: Receive
 ) -> tuple[Response | None, Receive]:
-    if scope["query_string"] or not is_form(headers.get("content-type", "")):
-        return None, receive
+    if scope["query_string"] or not is_form(headers.get("content-type", "")) or "dpop" in headers:
+        return None, receive  # (a DPoP proof's jti is claimed in the database: the app's way)
     messages, body = await _buffer(receive, MAX_TOKEN_BODY)
     receive = _replay(messages, receive)
     form = _plain_form(body) if body is not None else None

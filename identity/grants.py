@@ -67,6 +67,7 @@ def save_code(session: Session, tenant: Tenant, code: str, request: Any) -> Auth
         nonce=data.get("nonce"),
         code_challenge=data.get("code_challenge"),
         code_challenge_method=data.get("code_challenge_method"),
+        dpop_jkt=data.get("dpop_jkt") or None,
         auth_time=grant.auth_time,
         sid=grant.sid,
         expires_at=now() + CODE_TTL,
@@ -210,7 +211,15 @@ def seal_successor(
 
 
 def save_refresh_token(
-    session: Session, tenant: Tenant, *, grant_id: str, client_id: str, user_id: str, scope: str, ttl: int
+    session: Session,
+    tenant: Tenant,
+    *,
+    grant_id: str,
+    client_id: str,
+    user_id: str,
+    scope: str,
+    ttl: int,
+    dpop_jkt: str | None = None,
 ) -> str:
     token = random_token(32)
     session.add(
@@ -222,6 +231,7 @@ def save_refresh_token(
             user_id=user_id,
             scope=scope,
             expires_at=now() + ttl,
+            dpop_jkt=dpop_jkt,
         )
     )
     session.flush()

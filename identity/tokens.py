@@ -82,8 +82,10 @@ class Signer:
         grant_id: str | None,
         auth_time: int | None,
         audience: str | None = None,
+        jkt: str | None = None,
     ) -> str:
-        """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti (+ scope, auth_time)."""
+        """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti (+ scope, auth_time); ``cnf.jkt`` when
+        bound to a DPoP key (RFC 9449 §6.1)."""
         issued = now()
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -101,6 +103,8 @@ class Signer:
             claims["auth_time"] = auth_time
         if grant_id is not None:
             claims["gid"] = grant_id
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         return self._sign(ACCESS_TOKEN_TYPE, claims, self.access_token_alg)
 
     def id_token(

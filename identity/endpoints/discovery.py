@@ -16,7 +16,7 @@ from identity.clients import SUPPORTED_GRANT_TYPES
 from identity.context import AppContext
 from identity.documents import ReadyDocument, public_json
 from identity.models.tenant import DEVICE_CODE, REGISTRATION_OFF, Tenant
-from identity.oauth import claims_request, response_mode
+from identity.oauth import claims_request, dpop, response_mode
 from identity.oauth.client import RESPONSE_TYPE_GRANTS
 from identity.oauth.grants import CLIENT_AUTH_METHODS
 from identity.oauth.introspection import IntrospectionEndpoint
@@ -65,6 +65,8 @@ def metadata(issuer: str, tenant: Tenant, scopes: list[str]) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        # RFC 9449 §5.1: DPoP at the token endpoint and userinfo (identity.oauth.dpop).
+        "dpop_signing_alg_values_supported": list(dpop.ALGS),
     }
     if DEVICE_CODE in tenant.allowed_grant_types:  # RFC 8628 §4: served (not refused) only then
         document["device_authorization_endpoint"] = f"{issuer}/device_authorization"

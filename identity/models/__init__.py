@@ -4,7 +4,14 @@ from identity.models.admin import AdminSession, PlatformAdmin
 from identity.models.audit import AuditEvent
 from identity.models.client import Client, ClientAssertionJti
 from identity.models.device import DeviceAuthorization
-from identity.models.grant import AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RevokedAccessToken
+from identity.models.grant import (
+    AuthorizationCode,
+    DPoPProofJti,
+    Grant,
+    LogoutDelivery,
+    RefreshToken,
+    RevokedAccessToken,
+)
 from identity.models.interaction import AuthorizationRequest, BrowserSession, Consent, LoginThrottle, PushedRequest
 from identity.models.key import SigningKey
 from identity.models.registration import InitialAccessToken
@@ -25,6 +32,7 @@ __all__ = [
     "ClientAssertionJti",
     "Consent",
     "DeviceAuthorization",
+    "DPoPProofJti",
     "Grant",
     "InitialAccessToken",
     "LoginThrottle",

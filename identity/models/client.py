@@ -42,6 +42,11 @@ class Client(TenantOwned, table=True):
     refresh_token_grace: int = 0
     # RFC 9126 §6: this client's authorization requests must come pushed (PAR); a plain one is refused.
     require_pushed_requests: bool = False
+    # RFC 9449 §5.2 client metadata: every token request must carry a DPoP proof (tokens always bound).
+    dpop_bound_access_tokens: bool = False
+    # RFC 9449 §8: this client's DPoP proofs must carry a nonce we issued (bounds how long a proof made in
+    # advance, by a thief of the key's use, stays good); a proof without one gets use_dpop_nonce.
+    require_dpop_nonce: bool = False
     # Secret rotation with a grace period: the previous secret still works until then.
     previous_secret_hash: str | None = Field(default=None, max_length=128)
     previous_secret_expires_at: int | None = Field(default=None, sa_type=BigInteger)

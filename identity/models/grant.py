@@ -60,6 +60,8 @@ class AuthorizationCode(TenantOwned, table=True):
     sid: str | None = Field(default=None, max_length=64)
     expires_at: int = Field(sa_type=BigInteger)
     consumed_at: int | None = Field(default=None, sa_type=BigInteger)
+    # RFC 9449 §10: the DPoP key thumbprint the authorization request named; the code exchange must prove it.
+    dpop_jkt: str | None = Field(default=None, max_length=64)
 
     # Authlib's AuthorizationCodeMixin, read by its grant and OIDC extensions.
     def get_redirect_uri(self) -> str:
@@ -102,6 +104,9 @@ class RefreshToken(TenantOwned, table=True):
     # Wiped when the successor is used in turn.
     successor_hash: str | None = Field(default=None, max_length=64)
     successor_sealed: str | None = Field(default=None, sa_type=Text)
+    # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (this thumbprint), carried to
+    # every token of the family it rotates into; None: unbound (a confidential client's, or issued without DPoP).
+    dpop_jkt: str | None = Field(default=None, max_length=64)
 
     # Authlib's TokenMixin, read by its refresh-token grant.
     def check_client(self, client: Any) -> bool:
@@ -125,6 +130,18 @@ class RevokedAccessToken(TenantOwned, table=True):
     client_id: str = Field(max_length=64)
     expires_at: int = Field(sa_type=BigInteger)  # the token's exp: after it, the row is deleted
     revoked_at: int = Field(default_factory=now, sa_type=BigInteger)
+
+
+class DPoPProofJti(TenantOwned, table=True):
+    """A DPoP proof's ``jti`` seen within the proof's time window (RFC 9449 §11.1): the row's primary key is
+    the claim, so of two requests with the same proof, on any replica, exactly one inserts it. Only the
+    SHA-256 of the ``jti`` is kept; rows past ``expires_at`` are swept now and then."""
+
+    __tablename__ = "dpop_proof_jtis"
+    __table_args__ = (Index("ix_dpop_proof_jtis_expires_at", "tenant_id", "expires_at"),)
+
+    jti_hash: str = Field(primary_key=True, max_length=64)
+    expires_at: int = Field(sa_type=BigInteger)  # the proof's iat + its window: a proof that old is refused anyway
 
 
 class LogoutDelivery(TenantOwned, table=True):

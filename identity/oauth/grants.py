@@ -63,6 +63,10 @@ class AuthorizationCodeGrant(_IssuesTokens, rfc6749.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     AUTHORIZATION_CODE_LENGTH = 43  # 43 URL-safe characters = 256 bits
 
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        self.server.check_dpop(self.request, self.request.authorization_code.dpop_jkt)
+
     def save_authorization_code(self, code: str, request: Any) -> AuthorizationCode:
         return grants.save_code(self.server.session, self.server.tenant, code, request)
 
@@ -95,6 +99,10 @@ class RefreshTokenGrant(_IssuesTokens, rfc6749.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation on every use
 
     retry: grants.Retry | None = None
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()  # claims the token (rolled back if anything below refuses)
+        self.server.check_dpop(self.request, self.request.refresh_token.dpop_jkt)
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
         claimed = grants.rotate_refresh_token(
@@ -143,6 +151,7 @@ class ClientCredentialsGrant(_IssuesTokens, rfc6749.ClientCredentialsGrant):
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
+        self.server.check_dpop(self.request)
         allowed = [s for s in self.request.client.row.scopes if s not in {OPENID, OFFLINE_ACCESS}]
         requested = split(self.request.payload.scope)
         if requested and not set(requested) <= set(allowed):
@@ -183,6 +192,8 @@ class DeviceGrant(_IssuesTokens, DeviceCodeGrant):
         client = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("This client may not use the device authorization grant.")
+        self.request.client = client
+        self.server.check_dpop(self.request)  # before the code is touched: a refused proof changes nothing
         outcome = device.redeem(self.server.session, self.server.tenant, device_code, client.id)
         if isinstance(outcome, str):
             raise DEVICE_ERRORS[outcome]()

@@ -54,10 +54,11 @@ class IntrospectionEndpoint(TenantTokenEndpoint, rfc7662.IntrospectionEndpoint):
         verified = self.verified_access_token(token)
         if verified is None or not bearer.stands(server.ctx, server.session, server.tenant, verified):
             return None
-        names = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti")
+        names = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "cnf")  # cnf: RFC 9449 §6.2
         claims = verified.claims
+        token_type = "DPoP" if verified.jkt is not None else "Bearer"
         return FoundToken(
-            {**{k: claims[k] for k in names if k in claims}, "token_type": "Bearer", "token_use": ACCESS_TOKEN}
+            {**{k: claims[k] for k in names if k in claims}, "token_type": token_type, "token_use": ACCESS_TOKEN}
         )
 
     def refresh_token(self, token: str) -> FoundToken | None:

@@ -76,6 +76,7 @@ class PasswordGrant(_IssuesTokens, rfc6749.ResourceOwnerPasswordCredentialsGrant
         step = server.password_step
         assert step is not None  # the token endpoint sets it for every grant_type=password request
         session, tenant = server.session, server.tenant
+        server.check_dpop(self.request)  # in the first pass too: a refused proof costs no hash
         user = find_user_by_email(session, tenant.id, username)
         step.attempt.audit_details = {"client_id": self.request.client.id, "grant_type": "password"}
         if not step.verified:

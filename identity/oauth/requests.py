@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.datastructures import Headers
 
 from identity.models.grant import Grant
+from identity.oauth.dpop import Proof
 
 
 class PlainPayload(OAuth2Payload):
@@ -55,6 +56,7 @@ class PlainOAuth2Request(OAuth2Request):
         self.sid: str | None = None  # and the browser session they did it in
         self.grant: Grant | None = None  # the grant a password or implicit response starts
         self.device_authorization: Any = None  # the device grant's claimed authorization (RFC 8628)
+        self.dpop: Proof | None = None  # a token request's checked DPoP proof (RFC 9449), its jti claimed
 
     @property
     def args(self) -> dict[str, str]:

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from authlib.oauth2 import rfc6749
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, OAuth2Error
 from authlib.oauth2.rfc9207 import IssuerParameter
 from sqlmodel import Session
 
@@ -21,6 +21,7 @@ from identity.models.tenant import DEVICE_CODE, Tenant
 from identity.oauth import claims_request
 from identity.oauth.client import OAuthClient
 from identity.oauth.client_assertion import PRIVATE_KEY_JWT, PrivateKeyJWT
+from identity.oauth.dpop import INVALID_DPOP_PROOF, USE_DPOP_NONCE, DPoPError
 from identity.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -52,6 +53,24 @@ class OAuthResponse:
     @location.setter
     def location(self, value: str) -> None:
         self.headers = [(k, v) for k, v in self.headers if k.lower() != "location"] + [("Location", value)]
+
+
+class InvalidDPoPProofError(OAuth2Error):
+    """RFC 9449 §5: the proof is missing where it is required, or is not acceptable."""
+
+    error = INVALID_DPOP_PROOF
+
+
+class UseDPoPNonceError(OAuth2Error):
+    """RFC 9449 §8: the proof must carry the nonce this response's ``DPoP-Nonce`` header gives."""
+
+    error = USE_DPOP_NONCE
+
+
+def dpop_oauth_error(error: DPoPError) -> OAuth2Error:
+    if error.error == USE_DPOP_NONCE:
+        return UseDPoPNonceError(error.description)
+    return InvalidDPoPProofError(error.description)
 
 
 class TenantIssuerParameter(IssuerParameter):
@@ -139,6 +158,26 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         ring = self.ctx.keys.get(self.session, self.tenant)
         return Signer(self.issuer, ring, self.tenant.access_token_alg, self.tenant.id_token_alg)
 
+    def check_dpop(self, request: Any, bound_to: str | None = None) -> None:
+        """The client's DPoP rules, once it is authenticated (RFC 9449 §5.2, §8): a proof where the client
+        must send one, its nonce where the client needs nonces, and the key ``bound_to`` (the code's
+        ``dpop_jkt``, the refresh token's binding) proven. A missing proof is ``invalid_dpop_proof``;
+        another key is ``invalid_grant`` (what was granted is bound elsewhere)."""
+        client: OAuthClient = request.client
+        proof = request.dpop
+        if proof is None:
+            if client.row.dpop_bound_access_tokens:
+                raise InvalidDPoPProofError("This client must send a DPoP proof with every token request.")
+            if bound_to is not None:
+                raise InvalidDPoPProofError("This grant is bound to a DPoP key: send a DPoP proof made with it.")
+            return
+        try:
+            self.ctx.dpop_nonces.check(self.tenant.id, proof, required=client.row.require_dpop_nonce)
+        except DPoPError as error:
+            raise dpop_oauth_error(error) from error
+        if bound_to is not None and proof.jkt != bound_to:
+            raise InvalidGrantError("The DPoP proof's key is not the key this grant is bound to.")
+
     def may_issue_refresh_token(self, client: OAuthClient, scope: str) -> bool:
         if not client.check_grant_type("refresh_token"):
             return False
@@ -156,9 +195,10 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         elif request.grant is not None:  # the password grant, the implicit flow
             grant_id, auth_time = request.grant.id, request.grant.auth_time
         ttl = client.row.access_token_ttl or self.tenant.access_token_ttl
+        jkt = request.dpop.jkt if request.dpop is not None else None
         self.ctx.usage.count(self.tenant.id)
         token: dict[str, Any] = {
-            "token_type": "Bearer",
+            "token_type": "DPoP" if jkt is not None else "Bearer",
             "access_token": self.signer.access_token(
                 client_id=client.id,
                 scope=scope,
@@ -167,6 +207,7 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
                 grant_id=grant_id,
                 auth_time=auth_time,
                 audience=token_audience(self.issuer, self.ctx.settings.public_url, split(scope)),
+                jkt=jkt,
             ),
             "expires_in": ttl,
             "scope": scope,
@@ -182,6 +223,9 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
                 user_id=user.id,
                 scope=family_scope,
                 ttl=client.row.refresh_token_ttl or self.tenant.refresh_token_ttl,
+                # RFC 9449 §5: a public client's refresh token is bound to its key; a confidential client
+                # authenticates every refresh, so its refresh token may stay unbound.
+                dpop_jkt=jkt if client.row.is_public else None,
             )
         return token
 

@@ -49,6 +49,7 @@ GRAMMAR: dict[str, re.Pattern[str]] = {
         "token_type_hint": rf"{_NAME}*",
         "client_secret": rf"{_VSCHAR}*",
         "client_assertion_type": rf"{_NQCHAR}*",
+        "dpop_jkt": r"[-_0-9A-Za-z]{43}",  # RFC 9449 §10: a base64url SHA-256 thumbprint (RFC 7638)
     }.items()
 }
 

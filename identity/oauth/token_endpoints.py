@@ -52,7 +52,7 @@ class TenantTokenEndpoint(TokenEndpoint):
         server = self.server
         ring = server.ctx.keys.get(server.session, server.tenant)
         try:
-            return bearer.verify(server.ctx, server.tenant, ring, token)
+            return bearer.verify_token(server.ctx, server.tenant, ring, token)
         except bearer.BearerError:
             return None
 

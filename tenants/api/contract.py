@@ -134,6 +134,10 @@ class ClientCreate(Body):
     )
     jwks: Jwks | None = None
     jwks_uri: JwksUri = Field(default="", description="private_key_jwt: where the client serves its JWK Set (https)")
+    dpop_bound_access_tokens: bool = Field(
+        default=False, description="RFC 9449 §5.2: refuse token requests without a DPoP proof"
+    )
+    require_dpop_nonce: bool = Field(default=False, description="RFC 9449 §8: DPoP proofs must carry our nonce")
 
 
 class ClientUpdate(Body):
@@ -152,6 +156,8 @@ class ClientUpdate(Body):
     token_endpoint_auth_method: AuthMethod = absent()
     jwks: Jwks | None = absent()
     jwks_uri: JwksUri = absent()
+    dpop_bound_access_tokens: bool = absent()
+    require_dpop_nonce: bool = absent()
 
 
 class SecretRotation(Body):
@@ -181,6 +187,8 @@ class Client(Out):
     token_endpoint_auth_method: AuthMethod
     jwks: dict[str, Any] | None
     jwks_uri: str
+    dpop_bound_access_tokens: bool
+    require_dpop_nonce: bool
     previous_secret_expires_at: int | None
     registered_dynamically: bool = Field(description="Registered itself at {issuer}/clients (RFC 7591)")
     created_at: int

@@ -69,6 +69,8 @@ def _spec_of(client: Client) -> ClientSpec:
         token_endpoint_auth_method=client.token_endpoint_auth_method,
         jwks=client.jwks,
         jwks_uri=client.jwks_uri,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+        require_dpop_nonce=client.require_dpop_nonce,
     )
 
 
@@ -124,6 +126,8 @@ def client_create(request: Request, caller: Caller, body: c.ClientCreate) -> Wor
         token_endpoint_auth_method=body.token_endpoint_auth_method,
         jwks=body.jwks,
         jwks_uri=body.jwks_uri,
+        dpop_bound_access_tokens=body.dpop_bound_access_tokens,
+        require_dpop_nonce=body.require_dpop_nonce,
     )
     ctx = app_context(request)
 

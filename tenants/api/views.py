@@ -32,6 +32,8 @@ def client_view(client: Client) -> contract.Client:
         token_endpoint_auth_method=client.token_endpoint_auth_method,
         jwks=client.jwks,
         jwks_uri=client.jwks_uri,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+        require_dpop_nonce=client.require_dpop_nonce,
         previous_secret_expires_at=client.previous_secret_expires_at,
         registered_dynamically=client.registered_dynamically,
         created_at=client.created_at,

@@ -114,6 +114,8 @@ def _spec_from(form: Any, app_type: str) -> tuple[ClientSpec, dict[str, list[str
         token_endpoint_auth_method=method,
         jwks=jwks,
         jwks_uri=forms.text(form, "jwks_uri", 2100),
+        dpop_bound_access_tokens=forms.text(form, "dpop_bound", 10) == "yes",
+        require_dpop_nonce=forms.text(form, "dpop_nonce", 10) == "yes",
         **ttls,
     )
     if method != PRIVATE_KEY_JWT:  # keys typed in but not chosen are not the app's (a secret method needs none)
