@@ -8,6 +8,7 @@ scopes; refresh tokens only with ``offline_access`` (unless the tenant allows th
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import grants as rfc6749
@@ -218,15 +219,22 @@ class DeviceGrant(_IssuesTokens, DeviceCodeGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
-class DeviceIdToken:
-    """An ID token with the device grant's tokens when ``openid`` was granted, as the code grant has: the
-    sign-in's ``auth_time`` and ``sid``, no nonce (the device sent none)."""
+class _AfterTokenResponse(ABC):
+    """A grant extension that adds to the token response (an ID token) once the grant has made it."""
 
     def __init__(self, server: AuthorizationServer) -> None:
         self.server = server
 
     def __call__(self, grant: Any) -> None:
         grant.register_hook("after_create_token_response", self.process_token)
+
+    @abstractmethod
+    def process_token(self, grant: Any, response: Any) -> dict[str, Any]: ...
+
+
+class DeviceIdToken(_AfterTokenResponse):
+    """An ID token with the device grant's tokens when ``openid`` was granted, as the code grant has: the
+    sign-in's ``auth_time`` and ``sid``, no nonce (the device sent none)."""
 
     def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
         token: dict[str, Any] = response[1]  # (status, body, headers)
@@ -274,14 +282,8 @@ class OpenIDCode(AuthlibOpenIDCode):
         return token
 
 
-class RefreshIdToken:
+class RefreshIdToken(_AfterTokenResponse):
     """Also return a fresh ID token on refresh when ``openid`` was granted (OIDC Core §12.2)."""
-
-    def __init__(self, server: AuthorizationServer) -> None:
-        self.server = server
-
-    def __call__(self, grant: Any) -> None:
-        grant.register_hook("after_create_token_response", self.process_token)
 
     def process_token(self, grant: Any, response: Any) -> dict[str, Any]:
         token: dict[str, Any] = response[1]  # (status, body, headers)
