@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Select, Update, delete, event, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import ORMExecuteState, sessionmaker
@@ -131,6 +132,18 @@ def tenant_update(model: type[M], tenant_id: str) -> Update:
 def tenant_delete(model: type[M], tenant_id: str) -> Delete:
     """``DELETE FROM model WHERE tenant_id = …``: every bulk removal of tenant-owned rows starts here."""
     return delete(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+
+
+def insert_once(session: Session, model: type[M], **values: Any) -> bool:
+    """Insert one row unless its primary key is taken: True if this call inserted it. One statement
+    (``INSERT … ON CONFLICT DO NOTHING RETURNING``), so the database decides between concurrent callers,
+    and a taken key does not abort the transaction around it (a failed plain INSERT would on PostgreSQL).
+    ``RETURNING`` says what happened: with psycopg the ORM reports rowcount -1."""
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    keys = [column.name for column in table.primary_key.columns]
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    return session.execute(statement.returning(table.c[keys[0]])).first() is not None
 
 
 S = TypeVar("S", Select[Any], Update, Delete, SelectOfScalar[Any])

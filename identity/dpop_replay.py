@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from identity.clock import now
 from identity.crypto import sha256_hex
-from identity.db import tenant_delete
+from identity.db import insert_once, tenant_delete
 from identity.models.grant import DPoPProofJti
 from identity.oauth.dpop import IAT_WINDOW, Proof
 
@@ -26,11 +25,6 @@ def claim_jti(session: Session, tenant_id: str, proof: Proof) -> bool:
     """True the first time this proof's ``jti`` is seen in the tenant (within its window); False on a replay."""
     if secrets.randbelow(SWEEP_ONE_IN) == 0:
         session.exec(tenant_delete(DPoPProofJti, tenant_id).where(col(DPoPProofJti.expires_at) < now()))
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(DPoPProofJti)
-        .values(tenant_id=tenant_id, jti_hash=sha256_hex(proof.jti), expires_at=proof.iat + IAT_WINDOW)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "jti_hash"])
-        .returning(col(DPoPProofJti.jti_hash))  # a row back only if inserted (the ORM's rowcount is -1 on psycopg)
+    return insert_once(
+        session, DPoPProofJti, tenant_id=tenant_id, jti_hash=sha256_hex(proof.jti), expires_at=proof.iat + IAT_WINDOW
     )
-    return session.execute(statement).first() is not None
