@@ -233,6 +233,13 @@ def test_previous_release_and_this_one_side_by_side(empty_database, tmp_path):
                 jwks = http.get(old_discovery["jwks_uri"].removeprefix(PUBLIC_URL))
                 assert jwks.status_code == 200 and jwks.json() == old_jwks.json()
 
+            # Both stay ready (from the release that has /readyz on; earlier ones answer 404): an old pod that
+            # reported "not ready" on the expanded schema would leave the rollout with no pods in service.
+            for http in (old, new):
+                ready = http.get("/readyz")
+                if ready.status_code != 404:
+                    assert ready.status_code == 200, ready.text
+
             # The old server's tokens work on the new one: userinfo, introspection, the refresh token.
             assert userinfo(new, from_old["access_token"]).json()["sub"] == user["sub"]
             assert introspect(new, app, from_old["access_token"])["active"] is True
