@@ -283,6 +283,7 @@ BAD_VALUES = {
     "existing secret and a value": (_with(MINIMAL, **{"secrets.existingSecret": "mine"}), "/secrets/databaseUrl"),
     "misspelt key": (_with(MINIMAL, replicas=3), "replicas"),
     "metrics on the HTTP port": (_with(MINIMAL, **{"metrics.port": 8000}), "/metrics/port"),
+    "secret in the ConfigMap": (_with(MINIMAL, **{"config.extra": {"SECRET_KEY": "x" * 40}}), "SECRET_KEY"),
     "bad tenant slug": (_with(MINIMAL, **{"config.metricsTenants": ["Acme Corp"]}), "/config/metricsTenants/0"),
 }
 
