@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -44,3 +45,13 @@ def test_chart_metadata_matches_the_project() -> None:
     assert metadata["appVersion"] == project["version"]
     # The chart claims exactly the range the render tests validate.
     assert metadata["kubeVersion"] == f">={SUPPORTED_KUBERNETES[0]}.0-0"
+
+
+def test_the_packaged_chart_carries_the_schema_and_the_dashboard(tmp_path: Path) -> None:
+    archive = helm.package(CHART, destination=tmp_path)
+    assert Path(archive).name == "identity-0.1.0.tgz"
+    with helm.Chart.load(archive) as packaged:
+        assert packaged.schema is not None and packaged.schema["required"] == ["publicUrl", "image", "secrets"]
+        assert "dashboards/identity.json" in {f["name"] for f in packaged.files}
+        files = packaged.render({**MINIMAL, "dashboard": {"enabled": True}}, name="identity")
+    assert '"uid": "identity-overview"' in files["identity/templates/dashboard-configmap.yaml"]
