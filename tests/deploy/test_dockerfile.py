@@ -86,7 +86,12 @@ def test_the_build_context_holds_what_the_wheel_is_built_from_and_nothing_else()
     copied = {s.relative_to(ROOT).as_posix() for s in copied_sources(builder)}
     packages = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
     needed = {"pyproject.toml", "requirements.lock", PYPROJECT["project"]["readme"]}
-    needed |= {p.name for p in ROOT.iterdir() if p.is_dir() and any(p.match(pattern) for pattern in packages)}
+    # (packages only: an editable install leaves an identity_platform.egg-info / identity*.egg-info folder here)
+    needed |= {
+        p.name
+        for p in ROOT.iterdir()
+        if (p / "__init__.py").is_file() and any(p.match(pattern) for pattern in packages)
+    }
     assert needed == {"pyproject.toml", "requirements.lock", "README.md", "identity", "tenants"}
     assert copied == needed
     for outside in ("tests/conftest.py", "helm/identity/Chart.yaml", ".git/HEAD", "identity.db", "Dockerfile"):
