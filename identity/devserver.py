@@ -125,6 +125,7 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
             workers=workers,
             proxy_headers=True,
             log_level="info",
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
             **SERVER_OPTIONS,
         )
     finally:
