@@ -182,9 +182,13 @@ class Listener:
                         self._directory.trust()  # forgets everything first: what was missed is gone too
                         self.connected.set()
                         delay = RECONNECT_FIRST_SECONDS
-                        while not self._stop.is_set():
+                        # A request's catch_up may be the one to meet the broken connection: psycopg then
+                        # closes it (its socket leaves the poller, which never wakes again), so look.
+                        while not self._stop.is_set() and not conn.closed:
                             if has_unread(self._poll):
                                 self._drain(conn)
+                        if not self._stop.is_set():
+                            log.warning("lost the cache invalidation channel; reconnecting")
                     finally:
                         with self._reading:  # before the connection closes: no request looks at it again
                             self._live = None
