@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import sys
 
 import uvicorn
@@ -90,6 +92,12 @@ def _start_password_service(processes: int) -> PasswordService | None:
     return service
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    """SIGTERM is how an orchestrator asks us to stop. uvicorn shuts down gracefully, then raises the signal
+    again under the handler it found (this one): the shutdown is done by then, so exit 0, not "killed"."""
+    raise SystemExit(0)
+
+
 def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool) -> None:
     settings = ctx.settings
     if not settings.is_prod:
@@ -116,6 +124,7 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
     os.environ.setdefault("IDENTITY_ENV", settings.env)
     # Several workers share one password queue (identity.password_service); one worker needs none.
     passwords = _start_password_service(settings.password_hash_concurrency) if workers > 1 else None
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
             "identity.app:create_app",
@@ -128,6 +137,14 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
             timeout_graceful_shutdown=settings.shutdown_grace_seconds,
             **SERVER_OPTIONS,
         )
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            raise
     finally:
         if passwords is not None:
             passwords.stop()
+    # Threads of requests that outlived the grace are abandoned on purpose: they must not hold the exit.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
