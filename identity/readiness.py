@@ -2,7 +2,7 @@
 migration head, and a signing key decrypts under this process's ``IDENTITY_SECRET_KEY``.
 
 Probed every few seconds on every pod, so it is cheap: one connection, three small statements, one
-symmetric decryption; a success is reused for a second, and concurrent probes share one check. A
+symmetric decryption, and a success is reused for a second. A
 database that does not answer makes the probe say so within ``TIMEOUT_SECONDS``, never hang."""
 
 from __future__ import annotations
@@ -92,19 +92,17 @@ class Readiness:
 
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
-        self._lock = anyio.Lock()
         self._ready_at = float("-inf")
 
     async def checks(self) -> dict[str, str]:
-        async with self._lock:  # a probe that waited here reuses the one before it
-            if time.monotonic() - self._ready_at < FRESH_SECONDS:
-                return dict.fromkeys(("database", "migrations", "keys"), OK)
-            with anyio.move_on_after(TIMEOUT_SECONDS):
-                checks = await anyio.to_thread.run_sync(check, self._ctx, abandon_on_cancel=True)
-                if all(value == OK for value in checks.values()):
-                    self._ready_at = time.monotonic()
-                return checks
-            return {"database": "timeout", "migrations": NOT_CHECKED, "keys": NOT_CHECKED}
+        if time.monotonic() - self._ready_at < FRESH_SECONDS:
+            return dict.fromkeys(("database", "migrations", "keys"), OK)
+        with anyio.move_on_after(TIMEOUT_SECONDS):
+            checks = await anyio.to_thread.run_sync(check, self._ctx, abandon_on_cancel=True)
+            if all(value == OK for value in checks.values()):
+                self._ready_at = time.monotonic()
+            return checks
+        return {"database": "timeout", "migrations": NOT_CHECKED, "keys": NOT_CHECKED}
 
 
 async def ready(request: Request) -> Response:

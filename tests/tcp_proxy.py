@@ -1,6 +1,7 @@
 """A TCP proxy a test puts between the service and its database, to take the database away and bring it
 back: ``cut()`` closes every relayed connection and refuses new ones (the listening socket is closed);
-``restore()`` listens again on the same port."""
+``restore()`` listens again on the same port. ``stall()`` keeps every connection open but relays nothing
+(a database that stopped answering without closing anything) until ``resume()``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.port = 0
         self.restore()
 
@@ -36,6 +39,12 @@ class TcpProxy:
             _close(sock)
 
     close = cut
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -60,6 +69,7 @@ class TcpProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

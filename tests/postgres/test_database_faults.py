@@ -212,3 +212,25 @@ def _outage(ctx, server: Server, proxy: TcpProxy, tenant, rp) -> None:  # type: 
         assert len(family) == 1  # one token set for the one redemption
         bobs = session.exec(select(User).where(User.email == "bob@example.com")).all()
         assert len(bobs) == 1
+
+
+def test_a_database_that_stops_answering_does_not_hang_the_probes(ctx, settings, servers):
+    database = make_url(settings.database_url)
+    proxy = TcpProxy(database.host or "127.0.0.1", database.port or 5432)
+    try:
+        server = start(settings, "faults-stalled", database_port=proxy.port)
+        servers.append(server)
+        with server.client() as http:
+            assert http.get("/readyz").status_code == 200
+            time.sleep(1.1)  # past the second a success is reused for
+            proxy.stall()
+            asked = time.monotonic()
+            stalled = http.get("/readyz")
+            assert time.monotonic() - asked < 4  # identity.readiness.TIMEOUT_SECONDS (2), and some slack
+            assert stalled.status_code == 503 and stalled.json()["checks"]["database"] == "timeout"
+            assert http.get("/healthz").status_code == 200
+            proxy.resume()
+            poll(lambda: http.get("/readyz").status_code == 200, within=15, interval=0.2)
+    finally:
+        proxy.resume()
+        proxy.close()
