@@ -89,8 +89,9 @@ UNAVAILABLE_MESSAGE = N_("This service cannot be reached for a moment. Please tr
 UNAVAILABLE_DESCRIPTION = "The service is temporarily unavailable; retry later."
 
 
-def count_db_unavailable() -> None:
-    """LEAD: wire to ``identity.metrics.count_db_unavailable()`` (helper B's module) after the merge."""
+def _count_db_unavailable() -> None:
+    """LEAD: the one call site of identity_db_unavailable_total. After merging helper B's identity.metrics,
+    replace this body with ``metrics.count_db_unavailable()`` (or this function with that import)."""
 
 
 async def database_error(request: Request, exc: Exception) -> Response:
@@ -100,7 +101,7 @@ async def database_error(request: Request, exc: Exception) -> Response:
         return await server_error(request, exc)
     # Only the error's class: its message may quote statement parameters (codes, tokens).
     log.warning("database unavailable (%s): answered 503", type(exc).__name__)
-    count_db_unavailable()
+    _count_db_unavailable()
     retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if wants_problem(request):
         return problem_response(ApiProblem(503, "temporarily_unavailable", UNAVAILABLE_DESCRIPTION, headers=retry))

@@ -16,7 +16,9 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from identity.crypto import sha256_hex
+from identity.db import session_scope
 from identity.models.grant import AuthorizationCode, RefreshToken
+from identity.models.tenant import Tenant
 from identity.models.user import User
 from tests.api.helpers import bearer, management_token
 from tests.factories import inspect_db, make_client, make_tenant, make_user
@@ -90,7 +92,7 @@ def servers() -> Iterator[list[Server]]:
 
 def test_killed_sessions_are_503_at_worst_and_recovered_from_at_once(ctx, settings, acme, servers):
     tenant, rp = acme
-    server = start(settings, "faults-killed")
+    server = start(settings, "faults-killed", cache_seconds="300")  # cached until told otherwise
     servers.append(server)
     with server.client() as http:
         first = sign_in(http, "acme", rp.client_id)
@@ -118,6 +120,19 @@ def test_killed_sessions_are_503_at_worst_and_recovered_from_at_once(ctx, settin
                 (a.request.url.path, a.status_code, a.text[:200]) for a in answers if a.status_code != 200
             ]
             poll(lambda: listening(ctx, server.name), within=10)  # invalidations are heard again
+
+        # The listener is back for real, and the cache trusted again. A change made behind the service's
+        # back (raw SQL: no notification) is not seen: the tenant is served from memory...
+        assert http.get("/t/acme/.well-known/openid-configuration").status_code == 200
+        with ctx.engine.begin() as conn:
+            conn.execute(text("UPDATE tenants SET status = 'suspended' WHERE id = :id"), {"id": tenant.id})
+        assert http.get("/t/acme/.well-known/openid-configuration").status_code == 200
+        # ...and a change made the service's way (its notification) reaches that memory at once.
+        with session_scope(ctx.sessions) as session:
+            row = session.get(Tenant, tenant.id)
+            row.status_reason = "incident"
+            session.add(row)
+        assert http.get("/t/acme/.well-known/openid-configuration").status_code == 403
 
     # Every rotation answered 200 was one step of one family: its last token is the only one not rotated.
     with inspect_db(ctx) as session:
