@@ -107,7 +107,7 @@ def test_a_request_that_never_finishes_does_not_hold_the_exit(ctx, settings, ser
     sent = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=grace + CLEANUP + 10) == 0
-    assert time.monotonic() - sent < grace + CLEANUP + 2
+    assert time.monotonic() - sent < grace + CLEANUP + 4  # (slack for a loaded machine)
     thread.join(timeout=5)
     assert outcome.get("status") != 200  # its connection closed unanswered (or an error), never a success
     lock.rollback()
