@@ -7,6 +7,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 
 import uvicorn
 from sqlmodel import Session
@@ -143,8 +145,18 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
     finally:
         if passwords is not None:
             passwords.stop()
-    # Threads of requests that outlived the grace are abandoned on purpose: they must not hold the exit.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    _abandon_stuck_threads()
+
+
+def _abandon_stuck_threads(within: float = 1.0) -> None:
+    """A request that outlived the grace leaves its thread behind (blocked on the database, say), and the
+    interpreter would wait for it at exit: exit at once instead. Otherwise exit normally (atexit runs)."""
+    deadline = time.monotonic() + within
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
