@@ -23,6 +23,7 @@ from identity.invalidation import Listener
 from identity.logging import configure_logging
 from identity.logout_delivery import Wakeup, deliver_forever
 from identity.password_service import PasswordVerifier
+from identity.readiness import Readiness, ready
 from identity.routes import root_routes, tenant_routes
 from identity.settings import Settings
 from identity.templating import STATIC_DIR, make_templates
@@ -33,6 +34,8 @@ from tenants.portal.routes import portal_routes, signup_routes
 from tenants.portal.web import HANDLERS as PORTAL_HANDLERS
 
 log = logging.getLogger("identity.app")
+
+SHUTDOWN_CLEANUP_SECONDS = 3.0  # the lifespan's own cleanup, after uvicorn's grace for requests in flight
 
 
 async def health(_request: object) -> JSONResponse:
@@ -71,15 +74,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             gc.freeze()
             yield
             tasks.cancel_scope.cancel()
-        await anyio.to_thread.run_sync(_flush_usage, ctx)
-        if listener is not None:
-            await anyio.to_thread.run_sync(listener.stop)
+        # Bounded: with the database away the last flush would wait for its connect timeout; the process
+        # must still exit within its grace period (what it could not store is lost, as in a crash).
+        with anyio.move_on_after(SHUTDOWN_CLEANUP_SECONDS):
+            await anyio.to_thread.run_sync(_flush_usage, ctx, abandon_on_cancel=True)
+            if listener is not None:
+                await anyio.to_thread.run_sync(listener.stop, abandon_on_cancel=True)
         if engine is None:  # an engine handed in (tests) belongs to the caller
             ctx.engine.dispose()
 
     app = Starlette(
         routes=[
             Route("/healthz", health),
+            Route("/readyz", ready),
             *root_routes,
             *signup_routes,
             *root_api_routes,
@@ -92,6 +99,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.readiness = Readiness(ctx)
     app.state.templates = make_templates()
     app.state.cookies = Cookies(settings)
     app.state.logout_wakeup = Wakeup()  # identity.web.logout_queued sets it

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Select, Update, delete, event, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import ORMExecuteState, sessionmaker
 from sqlalchemy.sql import visitors
@@ -48,7 +48,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_recycle", 1800)
-    return create_engine(url, **kwargs)
+    return create_engine(url, connect_args=pg_connect_args(url), **kwargs)
+
+
+APPLICATION_NAME = "identity"
+CONNECT_TIMEOUT_SECONDS = 5
+PG_DEFAULTS: dict[str, Any] = {
+    "application_name": APPLICATION_NAME,
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    # A database host that vanished without a word (no RST: a partition, a dead node): sent data
+    # unacknowledged for 20 s, or an idle connection unanswered for 30 + 3 x 10 s, is a broken connection.
+    "tcp_user_timeout": 20_000,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def pg_connect_args(url: str) -> dict[str, Any]:
+    """Who we are in ``pg_stat_activity`` (operators find the service's sessions by it), a bounded connect
+    (a database that does not answer fails a request within seconds, a 503, instead of hanging it), and
+    dead peers detected. Each can be set in the URL's query instead (``?application_name=…``): the URL wins."""
+    given = make_url(url).query
+    return {name: value for name, value in PG_DEFAULTS.items() if name not in given}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

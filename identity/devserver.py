@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import sys
+import threading
+import time
 
 import uvicorn
 from sqlmodel import Session
@@ -90,6 +94,12 @@ def _start_password_service(processes: int) -> PasswordService | None:
     return service
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    """SIGTERM is how an orchestrator asks us to stop. uvicorn shuts down gracefully, then raises the signal
+    again under the handler it found (this one): the shutdown is done by then, so exit 0, not "killed"."""
+    raise SystemExit(0)
+
+
 def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool) -> None:
     settings = ctx.settings
     if not settings.is_prod:
@@ -116,6 +126,7 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
     os.environ.setdefault("IDENTITY_ENV", settings.env)
     # Several workers share one password queue (identity.password_service); one worker needs none.
     passwords = _start_password_service(settings.password_hash_concurrency) if workers > 1 else None
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
             "identity.app:create_app",
@@ -125,8 +136,27 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
             workers=workers,
             proxy_headers=True,
             log_level="info",
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
             **SERVER_OPTIONS,
         )
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            raise
     finally:
         if passwords is not None:
             passwords.stop()
+    _abandon_stuck_threads()
+
+
+def _abandon_stuck_threads(within: float = 1.0) -> None:
+    """A request that outlived the grace leaves its thread behind (blocked on the database, say), and the
+    interpreter would wait for it at exit: exit at once instead. Otherwise exit normally (atexit runs)."""
+    deadline = time.monotonic() + within
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)

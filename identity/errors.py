@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.i18n import N_
+from identity.outage import RETRY_AFTER_SECONDS, database_unavailable
 from identity.problems import ApiProblem, problem_response
 from identity.web import error_page, in_transaction, json_response, page
 from tenants.resolution import TenantNotFound, TenantSuspended, find_tenant
@@ -71,6 +74,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):  # raised outside the router (a middleware): the same 503
+        return await database_error(request, exc)
     log.exception("unhandled error", exc_info=exc)
     if wants_problem(request):
         return problem_response(ApiProblem(500, "server_error", "An unexpected error occurred."))
@@ -79,9 +84,40 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": "server_error", "error_description": "An unexpected error occurred."}, 500)
 
 
+UNAVAILABLE_TITLE = N_("Temporarily unavailable")
+UNAVAILABLE_MESSAGE = N_("This service cannot be reached for a moment. Please try again in a few seconds.")
+UNAVAILABLE_DESCRIPTION = "The service is temporarily unavailable; retry later."
+
+
+def _count_db_unavailable() -> None:
+    """LEAD: the one call site of identity_db_unavailable_total. After merging helper B's identity.metrics,
+    replace this body with ``metrics.count_db_unavailable()`` (or this function with that import)."""
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """The database away (or out of connections): 503 with Retry-After, never a 500 or a traceback. Any
+    other database error (a constraint, a deadlock, a bug) is a server error as before."""
+    if not database_unavailable(exc):
+        return await server_error(request, exc)
+    # Only the error's class: its message may quote statement parameters (codes, tokens).
+    log.warning("database unavailable (%s): answered 503", type(exc).__name__)
+    _count_db_unavailable()
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if wants_problem(request):
+        return problem_response(ApiProblem(503, "temporarily_unavailable", UNAVAILABLE_DESCRIPTION, headers=retry))
+    if wants_page(request) or request.url.path.startswith("/admin"):
+        response = error_page(request, UNAVAILABLE_TITLE, UNAVAILABLE_MESSAGE, 503)
+        response.headers.update(retry)
+        return response
+    body = {"error": "temporarily_unavailable", "error_description": UNAVAILABLE_DESCRIPTION}
+    return json_response(body, 503, retry)
+
+
 HANDLERS = {
     TenantNotFound: tenant_not_found,
     TenantSuspended: tenant_suspended,
     HTTPException: http_error,
+    DBAPIError: database_error,
+    PoolTimeout: database_error,
     Exception: server_error,
 }

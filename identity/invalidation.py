@@ -37,6 +37,7 @@ from identity.changes import (
     tenant_grants,
     user_changed,
 )
+from identity.db import pg_connect_args
 from identity.directory import Directory
 from identity.models.client import Client
 from identity.models.tenant import Tenant
@@ -45,6 +46,8 @@ from identity.models.user import User
 log = logging.getLogger("identity.invalidation")
 
 CHANNEL = "identity_invalidate"
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 5.0
 MAX_PAYLOAD = 7_900  # PostgreSQL's limit is 8,000 bytes; a longer list is sent as "forget everything"
 
 
@@ -118,6 +121,7 @@ class Listener:
 
     def __init__(self, engine: Engine, directory: Directory, *, poll_seconds: float = 1.0) -> None:
         self._conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._connect_args = pg_connect_args(self._conninfo)  # named like the pool's sessions, bounded connect
         self._directory = directory
         self._poll = poll_seconds
         self._stop = threading.Event()
@@ -167,18 +171,24 @@ class Listener:
     def _run(self) -> None:
         import psycopg
 
+        delay = RECONNECT_FIRST_SECONDS
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self._conninfo, autocommit=True, **self._connect_args) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     has_unread, release = _readiness(conn.fileno())
                     try:
                         self._live = (conn, has_unread)  # before trusting: from then on, requests catch up
                         self._directory.trust()  # forgets everything first: what was missed is gone too
                         self.connected.set()
-                        while not self._stop.is_set():
+                        delay = RECONNECT_FIRST_SECONDS
+                        # A request's catch_up may be the one to meet the broken connection: psycopg then
+                        # closes it (its socket leaves the poller, which never wakes again), so look.
+                        while not self._stop.is_set() and not conn.closed:
                             if has_unread(self._poll):
                                 self._drain(conn)
+                        if not self._stop.is_set():
+                            log.warning("lost the cache invalidation channel; reconnecting")
                     finally:
                         with self._reading:  # before the connection closes: no request looks at it again
                             self._live = None
@@ -189,7 +199,10 @@ class Listener:
             finally:
                 self.connected.clear()
                 self._directory.distrust()
-            self._stop.wait(1.0)
+            # Backing off while the database is away (every process of every replica reconnects at once
+            # when it returns); meanwhile the directory is distrusted, so nothing stale is served.
+            self._stop.wait(delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
 
 def _readiness(fd: int) -> tuple[Callable[[float], bool], Callable[[], None]]:

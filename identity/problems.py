@@ -21,6 +21,7 @@ TITLES = {
     412: "Precondition failed",
     415: "Unsupported media type",
     422: "Invalid input",
+    503: "Service unavailable",
 }
 
 

@@ -43,6 +43,8 @@ class Settings:
     # How often each process adds its token counts to the database (the admin console's usage figures).
     usage_flush_seconds: float = 5.0
     log_json: bool = False
+    # On SIGTERM: stop accepting, give requests in flight this long to finish, then exit.
+    shutdown_grace_seconds: int = 20
 
     @property
     def is_prod(self) -> bool:
@@ -75,6 +77,7 @@ class Settings:
             cache_seconds=float(get("CACHE_SECONDS", "2")),
             usage_flush_seconds=float(get("USAGE_FLUSH_SECONDS", "5")),
             log_json=_bool(get("LOG_JSON", "true" if env == "prod" else "false")),
+            shutdown_grace_seconds=int(get("SHUTDOWN_GRACE_SECONDS", "20")),
         )
         settings.validate()
         return settings
