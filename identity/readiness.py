@@ -1,5 +1,9 @@
 """``GET /readyz``: may this process take traffic? The database answers, its schema is at this code's
-migration head, and a signing key decrypts under this process's ``IDENTITY_SECRET_KEY``.
+migration head or ahead of it, and a signing key decrypts under this process's ``IDENTITY_SECRET_KEY``.
+
+Ahead counts as ready: during a rolling upgrade the new release's migration Job runs first, and its
+migrations only expand (docs/upgrades.md), so the old pods keep serving until the new ones replace them;
+after a ``helm rollback`` the old code runs on the newer schema the same way. Behind is not ready.
 
 Probed every few seconds on every pod, so it is cheap: one connection, three small statements, one
 symmetric decryption, and a success is reused for a second. A
@@ -44,6 +48,13 @@ def migration_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision this code ships: a database at one of them that is not the head is behind."""
+    script = ScriptDirectory.from_config(alembic_config(""))
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
 def _failure(error: SQLAlchemyError) -> str:
     return "unavailable" if database_unavailable(error) else f"failed ({type(error).__name__})"
 
@@ -56,7 +67,11 @@ def _schema(conn: Connection) -> str:
             raise
         return "not migrated"
     head = migration_head()
-    return OK if versions == [head] else f"at {', '.join(versions) or 'nothing'}, expected {head}"
+    if versions == [head]:
+        return OK
+    if len(versions) == 1 and versions[0] not in known_revisions():
+        return OK  # a newer release migrated ahead of this code (expand-only: this code still runs on it)
+    return f"at {', '.join(versions) or 'nothing'}, expected {head}"
 
 
 def _keys(conn: Connection, encryptor: KeyEncryptor) -> str:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from alembic import command
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from identity.app import create_app
@@ -46,6 +47,17 @@ def test_not_ready_until_migrated_to_head(database_url):
         assert behind.json()["checks"]["migrations"] == f"at 0012, expected {migration_head()}"
         command.stamp(alembic_config(database_url), "head")  # (the schema is at head: only the record moves)
         assert client.get("/readyz").status_code == 200
+
+
+def test_ready_on_a_schema_a_newer_release_migrated_ahead(database_url, ctx):
+    # A rolling upgrade: the new release's migration Job has run (a revision this code does not ship), and the
+    # old pods must stay in service until the new ones replace them; so must the old code after a rollback.
+    with ctx.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with TestClient(create_app(make_settings(database_url)), base_url=PUBLIC_URL) as client:
+        ahead = client.get("/readyz")
+    assert ahead.status_code == 200, ahead.json()
+    assert ahead.json()["checks"]["migrations"] == "ok"
 
 
 def test_database_unavailable_is_a_503_in_each_endpoints_shape(tmp_path: Path):
