@@ -14,6 +14,8 @@ from identity.context import AppContext
 from identity.crypto import random_token
 from identity.db import session_scope, tenant_delete
 from identity.http_protocol import SERVER_OPTIONS
+from identity.logging import uvicorn_log_config
+from identity.metrics_server import metrics_served
 from identity.migrate import upgrade
 from identity.models.team import OWNER
 from identity.password_service import SOCKET_ENV, PasswordService
@@ -117,16 +119,18 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
     # Several workers share one password queue (identity.password_service); one worker needs none.
     passwords = _start_password_service(settings.password_hash_concurrency) if workers > 1 else None
     try:
-        uvicorn.run(
-            "identity.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            proxy_headers=True,
-            log_level="info",
-            **SERVER_OPTIONS,
-        )
+        with metrics_served(settings, host):
+            uvicorn.run(
+                "identity.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                proxy_headers=True,
+                log_level="info",
+                log_config=uvicorn_log_config(settings),
+                **SERVER_OPTIONS,
+            )
     finally:
         if passwords is not None:
             passwords.stop()
