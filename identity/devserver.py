@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 
 import uvicorn
 from sqlmodel import Session
@@ -14,7 +14,7 @@ from identity.context import AppContext
 from identity.crypto import random_token
 from identity.db import session_scope, tenant_delete
 from identity.http_protocol import SERVER_OPTIONS
-from identity.logging import uvicorn_log_config
+from identity.logging import configure_logging, uvicorn_log_config
 from identity.metrics_server import metrics_served
 from identity.migrate import upgrade
 from identity.models.team import OWNER
@@ -24,6 +24,8 @@ from identity.users import create_user, find_user_by_email
 from tenants.members import add_member
 from tenants.resolution import find_tenant
 from tenants.service import create_tenant
+
+log = logging.getLogger("identity.serve")
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "demo@example.com"
@@ -86,7 +88,7 @@ def _start_password_service(processes: int) -> PasswordService | None:
         service = PasswordService(processes)
         service.start()
     except (OSError, RuntimeError) as error:
-        print(f"warning: no password service ({error}); each worker verifies passwords itself", file=sys.stderr)
+        log.warning("no password service (%s); each worker verifies passwords itself", error)
         return None
     os.environ[SOCKET_ENV] = service.socket_path  # the workers' settings read it
     return service
@@ -94,6 +96,7 @@ def _start_password_service(processes: int) -> PasswordService | None:
 
 def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool) -> None:
     settings = ctx.settings
+    configure_logging(settings)  # this process's own lines (the workers configure theirs)
     if not settings.is_prod:
         upgrade(settings.database_url)
         demo = provision_demo(ctx)

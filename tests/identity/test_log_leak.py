@@ -184,6 +184,10 @@ def test_no_secret_reaches_the_logs_and_every_line_is_structured(database_url, t
             "user", "create", "--tenant", "acme", "--email", "alice@example.com", "--password-stdin", stdin=PASSWORD
         )
         seen = tour(served, app["client_id"], app["client_secret"]).seen
+        # (one worker: the same metrics, served by the same process)
+        scraped = httpx.get(served.metrics_url).text
+    assert 'identity_logins_total{result="failure"} 1.0' in scraped
+    assert "identity_code_replay_detected_total 1.0" in scraped
     lines = served.output_lines()
     text = "\n".join(lines)
     for what, value in seen.items():
