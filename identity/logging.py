@@ -36,10 +36,15 @@ current_request: ContextVar[RequestInfo | None] = ContextVar("identity_request",
 
 
 class JsonFormatter(logging.Formatter):
+    _second, _ts = -1, ""  # the last second formatted (most lines share theirs with the one before)
+
     def format(self, record: logging.LogRecord) -> str:
         request = current_request.get()
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._ts = second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "ts": self._ts,
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

@@ -29,6 +29,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 _GOOD_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 UNMATCHED = "unmatched"
 FAST_ROUTE = "identity.route"  # the scope key ``identity.fastlane`` sets on the requests it answers
+ACCESS_FORMAT = "%s %s %d %.1fms"
 MAX_TENANT_LENGTH = 64  # a slug in the path is the client's: log at most this much of it
 
 
@@ -46,6 +47,16 @@ def route_templates(routes: Sequence[BaseRoute], prefix: str = "") -> dict[int, 
         else:
             templates[id(route)] = path
     return templates
+
+
+def _log_access(method: str, route: str, status: int, seconds: float) -> None:
+    """``access_log.info`` without its search of the stack for the caller's file and line (a third of
+    the cost of the line, on every request; the line says where it comes from by its logger)."""
+    record = logging.LogRecord(
+        access_log.name, logging.INFO, "", 0, ACCESS_FORMAT, (method, route, status, seconds * 1000), None
+    )
+    record.method, record.status, record.duration_ms = method, status, round(seconds * 1000, 2)
+    access_log.handle(record)
 
 
 def request_id_of(scope: Scope) -> str:
@@ -121,14 +132,8 @@ class Observed:
         finally:
             seconds = time.perf_counter() - started
             route, tenant, method = request.route, request.tenant, scope["method"]
-            access_log.info(
-                "%s %s %d %.1fms",
-                method[:16],
-                route,
-                status,
-                seconds * 1000,
-                extra={"method": method[:16], "status": status, "duration_ms": round(seconds * 1000, 2)},
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(method[:16], route, status, seconds)
             current_request.reset(token)
             if self.metrics_on:
                 label = "" if not tenant else tenant if tenant in self.metrics_tenants else "other"
