@@ -4,6 +4,7 @@ port, and only there."""
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from identity import metrics
 from tests.flow import hidden
 from tests.served import Served, identity_serve
 
@@ -92,6 +94,7 @@ def test_two_workers_counts_are_summed_on_the_management_port_only(database_url,
         assert httpx.get(served.url + "/metrics").status_code == 404  # never on the main port
         assert httpx.get(served.metrics_url.replace("/metrics", "/other")).status_code == 404
 
+        time.sleep(metrics.POOL_SAMPLE_SECONDS + 0.5)  # the pools are sampled at this pace
         after = scrape(served)
         workers = per_worker_discovery_counts(metrics_dir)
 
