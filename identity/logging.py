@@ -36,15 +36,17 @@ current_request: ContextVar[RequestInfo | None] = ContextVar("identity_request",
 
 
 class JsonFormatter(logging.Formatter):
-    _second, _ts = -1, ""  # the last second formatted (most lines share theirs with the one before)
+    _last: tuple[int, str] = (-1, "")  # the last second formatted: most lines share theirs with the one before
 
     def format(self, record: logging.LogRecord) -> str:
         request = current_request.get()
-        second = int(record.created)
-        if second != self._second:
-            self._second, self._ts = second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+        second, ts = self._last
+        if int(record.created) != second:
+            second = int(record.created)
+            ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+            self._last = (second, ts)
         entry: dict[str, Any] = {
-            "ts": self._ts,
+            "ts": ts,
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

@@ -78,6 +78,8 @@ def test_requests_are_counted_by_route_template_and_bounded_tenant(observed):
         (requests, {"route": "unmatched", "method": "GET", "status": "404", "tenant": ""}),
         (requests, {"route": "/t/{tenant}/userinfo", "method": "other", "status": "405", "tenant": "acme"}),
         (requests, {"route": "/healthz", "method": "GET", "status": "200", "tenant": ""}),
+        (requests, {"route": "/static/{path}", "method": "GET", "status": "200", "tenant": ""}),
+        (requests, {"route": "/t/{tenant}/.well-known/jwks.json", "method": "GET", "status": "404", "tenant": "other"}),
     ]
     delta = Delta().start(*watched)
     duration = Delta().start(
@@ -89,7 +91,9 @@ def test_requests_are_counted_by_route_template_and_bounded_tenant(observed):
     assert http.get("/no/such/page?code=secret").status_code == 404
     assert http.request("BREW", "/t/acme/userinfo").status_code == 405  # any method a client makes up: "other"
     assert http.get("/healthz").status_code == 200
-    assert [delta(name, **labels) for name, labels in watched] == [3, 1, 1, 1, 1]
+    assert http.get("/static/css/admin.css").status_code == 200
+    assert http.get("/t/nobody-here/.well-known/jwks.json").status_code == 404  # an unknown tenant: "other"
+    assert [delta(name, **labels) for name, labels in watched] == [3, 1, 1, 1, 1, 1, 1]
     assert duration("identity_http_request_duration_seconds_count", route=DISCOVERY, method="GET", tenant="acme") == 3
     assert sample("identity_http_requests_total", route="/no/such/page", method="GET", status="404", tenant="") == 0
 
