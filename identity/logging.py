@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 import time
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -60,50 +59,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Lines written a batch at a time: at most ``max_delay`` seconds (or ``max_lines`` lines) after the
-    first one waiting, warnings and errors at once, the rest at exit. Under load one write per line (the
-    access log's, one per request) cost more than the rest of a discovery request; a process killed
-    outright loses at most ``max_delay`` of info lines."""
-
-    def __init__(self, stream: Any, max_lines: int = 512, max_delay: float = 0.2) -> None:
-        super().__init__(stream)
-        self.max_lines, self.max_delay = max_lines, max_delay
-        self._pending: list[str] = []
-        self._flusher: threading.Thread | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:  # (called with the handler's lock held)
-        try:
-            self._pending.append(self.format(record))
-            if record.levelno >= logging.WARNING or len(self._pending) >= self.max_lines:
-                self._write()
-            elif self._flusher is None:
-                self._flusher = threading.Thread(target=self._flush_forever, name="log-flush", daemon=True)
-                self._flusher.start()
-        except Exception:
-            self.handleError(record)
-
-    def _write(self) -> None:
-        if self._pending:
-            self.stream.write("\n".join(self._pending) + "\n")
-            self._pending.clear()
-            self.stream.flush()
-
-    def flush(self) -> None:
-        with self.lock:  # type: ignore[union-attr]
-            self._write()
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(self.max_delay)
-            self.flush()
-
-
 def configure_logging(settings: Settings) -> None:
     root = logging.getLogger("identity")
     if root.handlers:
         return
-    handler = BatchedStreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_json else logging.Formatter(PLAIN_FORMAT))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
