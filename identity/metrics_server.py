@@ -9,6 +9,7 @@ live gauges (queue depth, pool connections), which leave the sums at the next sc
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 import shutil
@@ -22,6 +23,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from identity.settings import Settings
+
+log = logging.getLogger("identity.metrics")
 
 METRICS_DIR_ENV = "IDENTITY_METRICS_DIR"
 PROMETHEUS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus_client's workers write
@@ -88,13 +91,20 @@ def metrics_served(settings: Settings, host: str) -> Iterator[None]:
         return
     made = not settings.metrics_dir
     directory = settings.metrics_dir or tempfile.mkdtemp(prefix="identity-metrics-")
-    _prepare(directory)
-    os.environ[METRICS_DIR_ENV] = directory  # the workers' settings read it
-    os.environ[PROMETHEUS_DIR_ENV] = directory
     try:
         server = ThreadingHTTPServer((host, settings.metrics_port), _handler(directory))
     except OSError as error:
-        raise SystemExit(f"error: cannot serve metrics on {host}:{settings.metrics_port}: {error}") from None
+        if made:
+            shutil.rmtree(directory, ignore_errors=True)
+        if settings.is_prod:  # a server that cannot be watched is a configuration error
+            raise SystemExit(f"error: cannot serve metrics on {host}:{settings.metrics_port}: {error}") from None
+        # dev: a second server on this machine, say; it serves without its metrics
+        log.warning("no metrics: cannot serve them on %s:%s (%s)", host, settings.metrics_port, error)
+        yield
+        return
+    _prepare(directory)
+    os.environ[METRICS_DIR_ENV] = directory  # the workers' settings read it
+    os.environ[PROMETHEUS_DIR_ENV] = directory
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
     thread.start()

@@ -55,6 +55,16 @@ class Served:
         return [line for path in (self.stdout, self.stderr) for line in path.read_text().splitlines() if line.strip()]
 
 
+def served_environment(database_url: str, public_url: str) -> dict[str, str]:
+    """This environment without its IDENTITY_ and PROMETHEUS_ settings, for a server of the test's own."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "PROMETHEUS_"))},
+        "PYTHONPATH": str(ROOT),
+        "IDENTITY_DATABASE_URL": database_url,
+        "IDENTITY_PUBLIC_URL": public_url,
+    }
+
+
 def _wait_until_up(served: Served, deadline: float) -> None:
     while time.monotonic() < deadline:
         assert served.process.poll() is None, served.stderr.read_text()
@@ -74,14 +84,7 @@ def identity_serve(
     """Serve on free loopback ports; stopped with SIGTERM (as Kubernetes stops it) at the end."""
     port, metrics_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
-    full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "PROMETHEUS_"))},
-        "PYTHONPATH": str(ROOT),
-        "IDENTITY_DATABASE_URL": database_url,
-        "IDENTITY_PUBLIC_URL": url,
-        "IDENTITY_METRICS_PORT": str(metrics_port),
-        **env,
-    }
+    full_env = {**served_environment(database_url, url), "IDENTITY_METRICS_PORT": str(metrics_port), **env}
     stdout, stderr = folder / "serve.out", folder / "serve.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(

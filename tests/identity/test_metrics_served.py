@@ -4,6 +4,9 @@ port, and only there."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from identity import metrics
 from tests.flow import hidden
-from tests.served import Served, identity_serve
+from tests.served import PROD_SECRET, ROOT, Served, identity_serve, served_environment
 
 DISCOVERY = "/t/demo/.well-known/openid-configuration"
 DISCOVERY_ROUTE = "/t/{tenant}/.well-known/openid-configuration"
@@ -132,3 +135,24 @@ def test_metrics_port_0_serves_no_metrics(database_url, tmp_path):
         assert httpx.get(served.url + "/metrics").status_code == 404
         with pytest.raises(httpx.ConnectError):  # (the port the test would have given it: nothing listens)
             httpx.get(served.metrics_url)
+
+
+def test_a_busy_metrics_port_stops_a_prod_server_and_only_warns_in_dev(database_url, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        prod = {"IDENTITY_ENV": "prod", "IDENTITY_SECRET_KEY": PROD_SECRET}
+        env = {**served_environment(database_url, "http://127.0.0.1:9"), **prod, "IDENTITY_METRICS_PORT": busy}
+        refused = subprocess.run(
+            [sys.executable, "-m", "identity.cli", "serve", "--port", "9"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode != 0 and f"cannot serve metrics on 127.0.0.1:{busy}" in refused.stderr
+        with identity_serve(database_url, tmp_path, IDENTITY_METRICS_PORT=busy) as served:
+            assert httpx.get(served.url + DISCOVERY).status_code == 200
+        assert "no metrics: cannot serve them" in served.stderr.read_text()
