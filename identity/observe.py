@@ -50,7 +50,7 @@ def route_templates(routes: Sequence[BaseRoute], prefix: str = "") -> dict[int, 
 
 
 def _log_access(method: str, route: str, status: int, seconds: float) -> None:
-    """``access_log.info`` without its search of the stack for the caller's file and line (a third of
+    """``access_log.info`` without its search of the stack for the caller's file and line (a quarter of
     the cost of the line, on every request; the line says where it comes from by its logger)."""
     record = logging.LogRecord(
         access_log.name, logging.INFO, "", 0, ACCESS_FORMAT, (method, route, status, seconds * 1000), None
