@@ -22,6 +22,8 @@ from identity.fastlane import FastLane, lanes_of
 from identity.invalidation import Listener
 from identity.logging import configure_logging
 from identity.logout_delivery import Wakeup, deliver_forever
+from identity.metrics import process_exiting, sample_pool_forever
+from identity.observe import Observed
 from identity.password_service import PasswordVerifier
 from identity.readiness import Readiness, ready
 from identity.routes import root_routes, tenant_routes
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage_forever, ctx)
             tasks.start_soon(deliver_forever, ctx, _app.state.logout_wakeup)
+            tasks.start_soon(sample_pool_forever, ctx.engine)
             # Everything built at startup (modules, templates, the app) stays for the process's life: moved
             # out of the collector's generations, full collections no longer walk it (shorter pauses, p99).
             gc.freeze()
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 await anyio.to_thread.run_sync(listener.stop, abandon_on_cancel=True)
         if engine is None:  # an engine handed in (tests) belongs to the caller
             ctx.engine.dispose()
+        process_exiting()
 
     app = Starlette(
         routes=[
@@ -94,7 +98,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             Mount("/t/{tenant}", routes=[*tenant_routes, *portal_routes, *tenant_api_routes]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        middleware=[Middleware(FastLane, lanes=lanes_of(tenant_routes))],
+        # Observed first: it sees every request, the fast lane's answers included.
+        middleware=[Middleware(Observed, settings=settings), Middleware(FastLane, lanes=lanes_of(tenant_routes))],
         exception_handlers={**HANDLERS, **PORTAL_HANDLERS, **ADMIN_HANDLERS},
         lifespan=lifespan,
     )

@@ -18,6 +18,8 @@ from identity.context import AppContext
 from identity.crypto import random_token
 from identity.db import session_scope, tenant_delete
 from identity.http_protocol import SERVER_OPTIONS
+from identity.logging import configure_logging, uvicorn_log_config
+from identity.metrics_server import metrics_served
 from identity.migrate import upgrade
 from identity.models.team import OWNER
 from identity.password_service import SOCKET_ENV, PasswordService
@@ -26,6 +28,8 @@ from identity.users import create_user, find_user_by_email
 from tenants.members import add_member
 from tenants.resolution import find_tenant
 from tenants.service import create_tenant
+
+log = logging.getLogger("identity.serve")
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "demo@example.com"
@@ -88,7 +92,7 @@ def _start_password_service(processes: int) -> PasswordService | None:
         service = PasswordService(processes)
         service.start()
     except (OSError, RuntimeError) as error:
-        print(f"warning: no password service ({error}); each worker verifies passwords itself", file=sys.stderr)
+        log.warning("no password service (%s); each worker verifies passwords itself", error)
         return None
     os.environ[SOCKET_ENV] = service.socket_path  # the workers' settings read it
     return service
@@ -102,6 +106,7 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool) -> None:
     settings = ctx.settings
+    configure_logging(settings)  # this process's own lines (the workers configure theirs)
     if not settings.is_prod:
         upgrade(settings.database_url)
         demo = provision_demo(ctx)
@@ -128,17 +133,19 @@ def serve(ctx: AppContext, *, host: str, port: int, workers: int, as_json: bool)
     passwords = _start_password_service(settings.password_hash_concurrency) if workers > 1 else None
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(
-            "identity.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            proxy_headers=True,
-            log_level="info",
-            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-            **SERVER_OPTIONS,
-        )
+        with metrics_served(settings, host):
+            uvicorn.run(
+                "identity.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                proxy_headers=True,
+                log_level="info",
+                log_config=uvicorn_log_config(settings),
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+                **SERVER_OPTIONS,
+            )
     except SystemExit as stop:
         if stop.code not in (0, None):
             raise

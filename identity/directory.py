@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from identity import metrics
 from identity.changes import Change
 from identity.clients import find_client
 from identity.db import session_scope
@@ -70,6 +71,13 @@ class Directory:
         self._clients: dict[tuple[str, str], _Entry] = {}
         self._grant_users: dict[tuple[str, str, str], _Entry] = {}
         self._revoked_tokens: dict[str, _Entry] = {}  # by tenant id: the jti of revoked, unexpired access tokens
+        # (by id: the cache label of identity_cache_lookups_total)
+        self._names = {
+            id(self._tenants): "tenant",
+            id(self._clients): "client",
+            id(self._grant_users): "grant_user",
+            id(self._revoked_tokens): "revoked_tokens",
+        }
         self._lock = threading.Lock()
         self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="directory-refresh")
         self.loads = 0  # database reads made by this directory (the CI guard counts them)
@@ -270,7 +278,9 @@ class Directory:
         entry = table.get(key)
         now = time.monotonic()
         if entry is None or entry.expires < now or not self._trusted:
+            metrics.count_cache(self._names[id(table)], hit=False)
             return None
+        metrics.count_cache(self._names[id(table)], hit=True)
         if now >= entry.refresh_at and not entry.refreshing:
             entry.refreshing = True  # racing readers may start a second reload: harmless
             self._refresher.submit(self._refresh, entry, reload, key)

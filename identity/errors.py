@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity import metrics
 from identity.i18n import N_
 from identity.outage import RETRY_AFTER_SECONDS, database_unavailable
 from identity.problems import ApiProblem, problem_response
@@ -89,11 +90,6 @@ UNAVAILABLE_MESSAGE = N_("This service cannot be reached for a moment. Please tr
 UNAVAILABLE_DESCRIPTION = "The service is temporarily unavailable; retry later."
 
 
-def _count_db_unavailable() -> None:
-    """LEAD: the one call site of identity_db_unavailable_total. After merging helper B's identity.metrics,
-    replace this body with ``metrics.count_db_unavailable()`` (or this function with that import)."""
-
-
 async def database_error(request: Request, exc: Exception) -> Response:
     """The database away (or out of connections): 503 with Retry-After, never a 500 or a traceback. Any
     other database error (a constraint, a deadlock, a bug) is a server error as before."""
@@ -101,7 +97,7 @@ async def database_error(request: Request, exc: Exception) -> Response:
         return await server_error(request, exc)
     # Only the error's class: its message may quote statement parameters (codes, tokens).
     log.warning("database unavailable (%s): answered 503", type(exc).__name__)
-    _count_db_unavailable()
+    metrics.count_db_unavailable()
     retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if wants_problem(request):
         return problem_response(ApiProblem(503, "temporarily_unavailable", UNAVAILABLE_DESCRIPTION, headers=retry))

@@ -31,10 +31,12 @@ from identity.endpoints.discovery import discovery_in_memory, jwks_in_memory
 from identity.endpoints.token import all_in_memory, bad_form, is_form, issue_inline, token_work
 from identity.endpoints.userinfo import bearer_error, is_dpop, response_in_memory
 from identity.models.tenant import Tenant
+from identity.observe import FAST_ROUTE
 from tenants.resolution import TenantNotFound, TenantSuspended
 
 log = logging.getLogger("identity.fastlane")
 
+TENANT_PREFIX = "/t/{tenant}"  # where the app mounts the tenant routes
 MAX_TOKEN_BODY = 8 * 1024  # a client_credentials request is a few hundred bytes; longer ones take the app's way
 
 Lane = Callable[[AppContext, Tenant, Scope, Headers, Receive], Awaitable[tuple[Response | None, Receive]]]
@@ -161,6 +163,7 @@ class FastLane:
                 if tenant is not None:
                     response, receive = await _run(lane, ctx, tenant, scope, receive)
                     if response is not None:
+                        scope[FAST_ROUTE] = TENANT_PREFIX + slash + endpoint  # (no router ran: the metrics' route)
                         await response(scope, receive, send)
                         return
         await self.app(scope, receive, send)

@@ -17,6 +17,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from identity import metrics
 from identity.changes import access_tokens_revoked, announce, grant_revoked, user_changed
 from identity.clock import now
 from identity.crypto import KeyEncryptor, random_token, sha256_hex
@@ -111,6 +112,7 @@ def _claim_once(
             target = f"grant:{previous.grant_id}"
             action = REPLAY_EVENTS[model]
             audit.record(session, tenant.id, actor, action, target, client_id=client_id, user=previous.user_id)
+            (metrics.count_code_replay if model is AuthorizationCode else metrics.count_refresh_token_reuse)()
         return None
     row = claimed[0]
     if row.expires_at < now() or is_grant_revoked(session, tenant, row.grant_id):

@@ -64,6 +64,6 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 SERVER_OPTIONS: dict[str, Any] = {
     "loop": "uvloop",
     "http": CoalescingHttpToolsProtocol,
-    "access_log": False,
+    "access_log": False,  # identity.observe logs each request itself (never its query string)
     "server_header": False,  # no software banner (and one header less to write per response)
 }

@@ -16,6 +16,7 @@ from cryptography.fernet import InvalidToken
 from joserfc.jwk import DictKey, ECKey, KeyParameters, KeySet, KeySetSerialization, OKPKey, RSAKey
 from sqlmodel import Session, col, func, select
 
+from identity import metrics
 from identity.clock import now
 from identity.crypto import KeyEncryptor
 from identity.db import tenant_delete, tenant_query
@@ -167,6 +168,7 @@ class KeyCache:
         """The ring if already loaded (no database access)."""
         cache_key = (tenant.id, tenant.keys_version)
         ring = self._rings.get(cache_key)
+        metrics.count_cache("keys", hit=ring is not None)
         if ring is not None:
             with self._lock:
                 if cache_key in self._rings:

@@ -42,6 +42,7 @@ import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 from starlette.concurrency import run_in_threadpool
 
+from identity.metrics import PasswordWait
 from identity.passwords import hash_password, needs_rehash, verify_password
 
 log = logging.getLogger("identity.password_service")
@@ -71,6 +72,10 @@ class PasswordVerifier:
 
     async def verify(self, password: str, stored_hash: str | None) -> bool:
         """Constant work whether or not the account exists (``stored_hash`` None verifies a dummy)."""
+        with PasswordWait():
+            return await self._verify(password, stored_hash)
+
+    async def _verify(self, password: str, stored_hash: str | None) -> bool:
         if self.socket_path:
             try:
                 return await self._ask_service(password, stored_hash)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 from joserfc.jwk import KeySet
 
+from identity import metrics
 from identity.client_jwks import FETCHED_MAX_BYTES, JwksError, checked_key_set
 from identity.outbound import Refused, checked_target
 
@@ -59,7 +60,9 @@ class RemoteJwks:
             cached = self._cache.get(uri)
         age = time.monotonic() - cached.at if cached is not None else None
         if cached is not None and age is not None and age < (self.refetch_min if refresh else self.ttl):
+            metrics.count_cache("remote_jwks", hit=True)
             return cached.keys
+        metrics.count_cache("remote_jwks", hit=False)
         keys = self._fetch(uri)
         with self._lock:
             if len(self._cache) >= CACHE_MAX:

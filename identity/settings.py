@@ -6,15 +6,24 @@ Nothing else in the project reads ``os.environ``: the app factory and the CLI re
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")  # tenants.resolution.SLUG_PATTERN
 
 
 class SettingsError(ValueError):
     """The environment describes a configuration we refuse to run with."""
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"IDENTITY_{name} must be a whole number") from None
 
 
 def _bool(value: str) -> bool:
@@ -45,6 +54,13 @@ class Settings:
     log_json: bool = False
     # On SIGTERM: stop accepting, give requests in flight this long to finish, then exit.
     shutdown_grace_seconds: int = 20
+    # The management port serving GET /metrics from `identity serve`'s parent process (0: no metrics).
+    metrics_port: int = 9464
+    # Where the workers' metric files live (prometheus_client's multiprocess directory); set by `identity
+    # serve`. Empty: metrics stay in this process (tests, an app run by hand).
+    metrics_dir: str = ""
+    # Tenants whose slug labels the HTTP metrics; every other tenant is "other" (a bounded label set).
+    metrics_tenants: tuple[str, ...] = ()
 
     @property
     def is_prod(self) -> bool:
@@ -78,6 +94,9 @@ class Settings:
             usage_flush_seconds=float(get("USAGE_FLUSH_SECONDS", "5")),
             log_json=_bool(get("LOG_JSON", "true" if env == "prod" else "false")),
             shutdown_grace_seconds=int(get("SHUTDOWN_GRACE_SECONDS", "20")),
+            metrics_port=_int("METRICS_PORT", get("METRICS_PORT", "9464")),
+            metrics_dir=get("METRICS_DIR", ""),
+            metrics_tenants=tuple(slug.strip() for slug in get("METRICS_TENANTS", "").split(",") if slug.strip()),
         )
         settings.validate()
         return settings
@@ -88,6 +107,13 @@ class Settings:
         parts = urlsplit(self.public_url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise SettingsError("IDENTITY_PUBLIC_URL must be an absolute http(s) URL")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError("IDENTITY_METRICS_PORT must be between 0 (no metrics) and 65535")
+        if self.metrics_dir and not os.path.isabs(self.metrics_dir):
+            raise SettingsError("IDENTITY_METRICS_DIR must be an absolute path")
+        bad = [slug for slug in self.metrics_tenants if not _SLUG.fullmatch(slug)]
+        if bad:
+            raise SettingsError(f"IDENTITY_METRICS_TENANTS must be a comma-separated list of tenant slugs: {bad[0]!r}")
         if self.is_prod:
             if not self.secret_key or self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
                 raise SettingsError("IDENTITY_SECRET_KEY must be set to at least 32 random characters in prod")

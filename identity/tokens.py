@@ -21,6 +21,7 @@ from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry
 from joserfc.util import json_b64encode, urlsafe_b64encode
 
+from identity import metrics
 from identity.clock import now
 from identity.crypto import random_token
 from identity.keys import SUPPORTED_ALGS, KeyRing
@@ -244,7 +245,9 @@ class VerifiedTokens:
 
     def _entry(self, token: str, issuer: str, ring: KeyRing) -> _Verified:
         entry = self._entries.get(token)
-        if entry is not None and entry.ring is ring and entry.issuer == issuer:
+        hit = entry is not None and entry.ring is ring and entry.issuer == issuer
+        metrics.count_cache("access_tokens", hit=hit)
+        if entry is not None and hit:
             _check_expiry(entry.claims)
             with self._lock:
                 if token in self._entries:

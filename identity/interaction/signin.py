@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
+from identity import metrics
 from identity.interaction import throttle
 from identity.password_service import PasswordVerifier
 from identity.settings import Settings
@@ -22,6 +23,9 @@ from identity.users import email_problem, normalize_email
 from tenants import audit
 
 THROTTLED = "throttled"
+# identity_logins_total counts the sign-ins of tenants' end users (hosted login, the password grant, an
+# invitation accepted with an existing account), the ones audited as this; platform admins' are not counted.
+END_USER_FAILURE = "login.failed"
 
 
 class Account(Protocol):
@@ -90,6 +94,8 @@ class PasswordSignIn:
             session.add(account)
         if clear_throttle and self._account_failures:  # with none there is nothing to clear
             self.passed(session, tenant_id)
+        if self.failed_event == END_USER_FAILURE:
+            metrics.count_login(success=True)
         return True
 
     def passed(self, session: Session, tenant_id: str) -> None:
@@ -99,6 +105,8 @@ class PasswordSignIn:
     def refused(self, session: Session, tenant_id: str, account: Account | None, reason: str) -> None:
         """Committed with the throttle counters (the caller keeps the transaction)."""
         details = {"reason": reason, **self.audit_details}
+        if self.failed_event == END_USER_FAILURE:
+            metrics.count_login(success=False)
         audit.record(
             session, tenant_id, self.actor(account), self.failed_event, typed_email_target(self.email), **details
         )

@@ -15,7 +15,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc9207 import IssuerParameter
 from sqlmodel import Session
 
-from identity import grants
+from identity import grants, metrics
 from identity.context import AppContext
 from identity.models.tenant import DEVICE_CODE, Tenant
 from identity.oauth import claims_request
@@ -197,6 +197,8 @@ class AuthorizationServer(rfc6749.AuthorizationServer):
         ttl = client.row.access_token_ttl or self.tenant.access_token_ttl
         jkt = request.dpop.jkt if request.dpop is not None else None
         self.ctx.usage.count(self.tenant.id)
+        # (the implicit flow's request is an authorization request: it has no grant_type)
+        metrics.count_token_issued(request.payload.grant_type or "implicit")
         token: dict[str, Any] = {
             "token_type": "DPoP" if jkt is not None else "Bearer",
             "access_token": self.signer.access_token(

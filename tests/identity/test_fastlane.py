@@ -11,7 +11,7 @@ from tests.conftest import PUBLIC_URL, make_settings
 from tests.factories import make_client, make_scope, make_tenant, make_user
 from tests.flow import exchange, sign_in
 
-VOLATILE = {"date", "content-length"}
+VOLATILE = {"date", "content-length", "x-request-id"}  # (the request id: each response its own)
 FORM = "application/x-www-form-urlencoded"
 
 

@@ -22,6 +22,11 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     name: str  # its sessions' application_name (the listener's carries it too)
+    metrics_port: int
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def base(self) -> str:
@@ -36,18 +41,19 @@ def start(settings: Settings, name: str, *, database_port: int | None = None, **
     url = make_url(settings.database_url).update_query_dict({"application_name": name})
     if database_port is not None:  # through a proxy the test controls
         url = url.set(host="127.0.0.1", port=database_port)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     environ = {
         **os.environ,
         "IDENTITY_DATABASE_URL": url.render_as_string(hide_password=False),
         "IDENTITY_SECRET_KEY": settings.secret_key,  # the test's keys sign and decrypt on every server
         "IDENTITY_PUBLIC_URL": PUBLIC_URL,
         "IDENTITY_USAGE_FLUSH_SECONDS": "3600",
+        "IDENTITY_METRICS_PORT": str(metrics_port),  # its own: servers side by side never share one
         **{f"IDENTITY_{key.upper()}": value for key, value in env.items()},
     }
     workers = environ.pop("IDENTITY_WORKERS", "1")
     command = [sys.executable, "-m", "identity.cli", "serve", "--port", str(port), "--workers", workers]
-    server = Server(subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL), port, name)
+    server = Server(subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL), port, name, metrics_port)
     wait_up(server)
     return server
 

@@ -24,6 +24,7 @@ from tests.api.helpers import bearer, management_token
 from tests.factories import inspect_db, make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, pkce_pair, sign_in
 from tests.postgres.servers import Server, poll, start, stop
+from tests.served import metric_value, scrape_metrics
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
@@ -201,6 +202,9 @@ def _outage(ctx, server: Server, proxy: TcpProxy, tenant, rp) -> None:  # type: 
             seen.append(refresh(http, rp, just_before.json()["refresh_token"]))
             time.sleep(0.1)
         assert all(unavailable(a) for a in seen), [(a.request.url.path, a.status_code) for a in seen]
+        # Every one of them counted for the operators' alert (readiness 503s are not requests refused).
+        answered_503 = metric_value(scrape_metrics(server.metrics_url), "identity_db_unavailable_total")
+        assert answered_503 >= len(seen) + 5
 
         proxy.restore()
         poll(lambda: http.get("/readyz").status_code == 200, within=20, interval=0.2)

@@ -1,0 +1,215 @@
+"""Prometheus metrics: the names and labels the dashboard and the runbooks use (README, "Metrics").
+
+Under ``identity serve`` every worker writes its values to files in one directory (prometheus_client's
+multiprocess mode, ``IDENTITY_METRICS_DIR``) and the server's parent process sums them at ``GET /metrics`` on
+the management port (``identity.metrics_server``). Without a directory (tests, an app run by hand) the
+values stay in this process's own registry (``registry()``).
+
+Nothing happens at import: ``configure(settings)`` (called by ``create_app``) makes the metrics once per
+process. Until then, and with ``IDENTITY_METRICS_PORT=0``, every ``count_*`` below is one ``None`` check.
+Label children are looked up once and kept (``labels()`` validates its arguments on every call).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from identity.settings import Settings
+
+HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+PASSWORD_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+# Methods a client may send are unbounded; anything else is counted as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+POOL_SAMPLE_SECONDS = 1.0
+
+
+class _Metrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        r = registry
+        self.http_requests = Counter(
+            "identity_http_requests",
+            "HTTP requests answered, by route template, method, status and tenant",
+            ["route", "method", "status", "tenant"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "identity_http_request_duration_seconds",
+            "Time from the request's arrival to the end of its response",
+            ["route", "method", "tenant"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.tokens_issued = Counter("identity_tokens_issued", "Access tokens issued", ["grant_type"], registry=r)
+        self.logins = Counter("identity_logins", "End-user password sign-ins", ["result"], registry=r)
+        self.refresh_reuse = Counter(
+            "identity_refresh_token_reuse_detected", "Rotated refresh tokens presented again", registry=r
+        )
+        self.code_replay = Counter("identity_code_replay_detected", "Authorization codes presented again", registry=r)
+        self.cache_lookups = Counter(
+            "identity_cache_lookups", "In-memory cache lookups", ["cache", "result"], registry=r
+        )
+        self.password_queue_depth = Gauge(
+            "identity_password_queue_depth",
+            "Password verifications asked for and not yet answered",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.password_queue_wait = Histogram(
+            "identity_password_queue_wait_seconds",
+            "Time a sign-in waits for its password verification, queueing and argon2 included",
+            buckets=PASSWORD_BUCKETS,
+            registry=r,
+        )
+        self.db_pool = Gauge(
+            "identity_db_pool_connections",
+            "Database connections of the pool, by state",
+            ["state"],
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.db_unavailable = Counter(
+            "identity_db_unavailable", "Requests answered 503 because the database was unreachable", registry=r
+        )
+        self.children: dict[tuple[Any, ...], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        found = self.children.get(key)
+        if found is None:
+            found = self.children[key] = metric.labels(*labels)
+        return found
+
+
+_metrics: _Metrics | None = None
+_registry: CollectorRegistry | None = None
+
+
+def configure(settings: Settings) -> bool:
+    """Make this process's metrics (once); False when metrics are off (``IDENTITY_METRICS_PORT=0``)."""
+    global _metrics, _registry  # noqa: PLW0603 - one set of metrics per process, as Prometheus counts them
+    if settings.metrics_port == 0:
+        return False
+    if _metrics is None:
+        if settings.metrics_dir:
+            # prometheus_client picks its value class at import and reads the directory from the environment;
+            # `identity serve` exports both before the workers start, this makes sure of it in this process.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
+            if not getattr(values.ValueClass, "_multiprocess", False):
+                values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+            _registry = None
+        else:
+            _registry = CollectorRegistry(auto_describe=True)
+        _metrics = _Metrics(_registry)
+    return True
+
+
+def registry() -> CollectorRegistry | None:
+    """The in-process registry (None in multiprocess mode or before ``configure``): tests read it."""
+    return _registry
+
+
+def bounded_method(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
+def record_request(route: str, method: str, status: int, tenant: str, seconds: float) -> None:
+    m = _metrics
+    if m is None:
+        return
+    key = (route, method, status, tenant)
+    pair = m.children.get(key)
+    if pair is None:
+        pair = m.children[key] = (
+            m.http_requests.labels(route, method, str(status), tenant),
+            m.http_duration.labels(route, method, tenant),
+        )
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
+def count_token_issued(grant_type: str) -> None:
+    if _metrics is not None:
+        _metrics.child(_metrics.tokens_issued, grant_type).inc()
+
+
+def count_login(success: bool) -> None:
+    if _metrics is not None:
+        _metrics.child(_metrics.logins, "success" if success else "failure").inc()
+
+
+def count_refresh_token_reuse() -> None:
+    if _metrics is not None:
+        _metrics.refresh_reuse.inc()
+
+
+def count_code_replay() -> None:
+    if _metrics is not None:
+        _metrics.code_replay.inc()
+
+
+def count_cache(cache: str, hit: bool) -> None:
+    if _metrics is not None:
+        _metrics.child(_metrics.cache_lookups, cache, "hit" if hit else "miss").inc()
+
+
+def count_db_unavailable() -> None:
+    """A request answered 503 because the database was unreachable (the outage handlers call it)."""
+    if _metrics is not None:
+        _metrics.db_unavailable.inc()
+
+
+class PasswordWait:
+    """``with PasswordWait():`` around one verification: the queue depth while it waits, its time after."""
+
+    __slots__ = ("_started",)
+
+    def __enter__(self) -> None:
+        if _metrics is not None:
+            _metrics.password_queue_depth.inc()
+        self._started = _now()
+
+    def __exit__(self, *_exc: object) -> None:
+        if _metrics is not None:
+            _metrics.password_queue_depth.dec()
+            _metrics.password_queue_wait.observe(_now() - self._started)
+
+
+def _now() -> float:
+    return time.perf_counter()
+
+
+def process_exiting() -> None:
+    """A worker's live gauges leave the sums with it (a crashed one's at the next scrape: metrics_server)."""
+    if _metrics is not None and _registry is None:
+        from prometheus_client import multiprocess  # noqa: PLC0415 - multiprocess mode only
+
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def sample_pool(engine: Engine) -> None:
+    """This process's pool, as its gauges (summed over live workers)."""
+    pool: Any = engine.pool
+    checked_out: Callable[[], int] | None = getattr(pool, "checkedout", None)
+    idle: Callable[[], int] | None = getattr(pool, "checkedin", None)
+    if _metrics is None or checked_out is None or idle is None:  # (pools without a count: nothing to say)
+        return
+    _metrics.child(_metrics.db_pool, "checked_out").set(checked_out())
+    _metrics.child(_metrics.db_pool, "idle").set(idle())
+
+
+async def sample_pool_forever(engine: Engine) -> None:
+    """Read at this pace rather than at scrape time: the scrape happens in another process."""
+    if _metrics is None:
+        return
+    while True:
+        sample_pool(engine)
+        await anyio.sleep(POOL_SAMPLE_SECONDS)
