@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What metrics cost: `identity serve --workers 2` (prod, PostgreSQL) with IDENTITY_METRICS_PORT=0 and with
-# metrics on, alternated in the same run (and optionally a baseline checkout: --baseline DIR, e.g. a worktree
+# What metrics and the access line cost: `identity serve --workers 2` (prod, PostgreSQL) with
+# IDENTITY_METRICS_PORT=0 ("off"), with metrics on ("on", the default settings), and with metrics and
+# IDENTITY_ACCESS_LOG=true ("access"), alternated in the same run (and optionally a baseline checkout: --baseline DIR, e.g. a worktree
 # of the commit before), on discovery and the client_credentials token. Per variant: req/s and the server's
 # CPU per request (the whole process tree; scenarios.py wrk). Prints the medians.
 #
@@ -48,10 +49,11 @@ EOF
 )
 
 start_server() { # variant
-  local src=$REPO port=$MPORT
+  local src=$REPO port=$MPORT access=false
   [[ $1 == baseline ]] && src=$BASELINE
   [[ $1 == off ]] && port=0
-  (cd "$src" && IDENTITY_METRICS_PORT=$port exec "$PY" -m identity.cli serve --port "$PORT" --workers 2) \
+  [[ $1 == access ]] && access=true
+  (cd "$src" && IDENTITY_METRICS_PORT=$port IDENTITY_ACCESS_LOG=$access exec "$PY" -m identity.cli serve --port "$PORT" --workers 2) \
     >"$OUT/server-$1.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
@@ -61,8 +63,8 @@ start_server() { # variant
   cat "$OUT/server-$1.log" >&2; exit 1
 }
 
-VARIANTS=(off on)
-[[ -n $BASELINE ]] && VARIANTS=(baseline off on)
+VARIANTS=(off on access)
+[[ -n $BASELINE ]] && VARIANTS=(baseline off on access)
 ISS="http://127.0.0.1:$PORT/t/acme"
 for round in $(seq "$ROUNDS"); do
   for variant in "${VARIANTS[@]}"; do
@@ -92,4 +94,7 @@ for scenario in ("discovery", "token"):
     if "off" in rows and "on" in rows:
         (r0, c0), (r1, c1) = rows["off"], rows["on"]
         print(f"{scenario:10} metrics on vs off: +{c1 - c0:.1f} us CPU/req ({c1 / c0:.3f}x), throughput {r1 / r0:.3f}x")
+    if "on" in rows and "access" in rows:
+        (r1, c1), (r2, c2) = rows["on"], rows["access"]
+        print(f"{scenario:10} access line on: +{c2 - c1:.1f} us CPU/req ({c2 / c1:.3f}x), throughput {r2 / r1:.3f}x")
 EOF

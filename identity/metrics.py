@@ -93,6 +93,14 @@ _metrics: _Metrics | None = None
 _registry: CollectorRegistry | None = None
 
 
+def exported() -> dict[str, str]:
+    """Name -> type of every metric this code exports, as PromQL names them (counters with ``_total``): what
+    dashboards and alerts may use (tests/deploy/test_dashboard.py checks the chart's dashboard against it)."""
+    registry = CollectorRegistry()
+    _Metrics(registry)
+    return {f"{f.name}_total" if f.type == "counter" else f.name: f.type for f in registry.collect()}
+
+
 def configure(settings: Settings) -> bool:
     """Make this process's metrics (once); False when metrics are off (``IDENTITY_METRICS_PORT=0``)."""
     global _metrics, _registry  # noqa: PLW0603 - one set of metrics per process, as Prometheus counts them

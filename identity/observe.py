@@ -1,5 +1,6 @@
 """Each request observed once, outermost of our middleware (so the fast lane's answers are seen too): its
-request id, the context of its log lines, one access log line, and its HTTP metrics.
+request id, the context of its log lines, its HTTP metrics, and one access log line when
+``IDENTITY_ACCESS_LOG`` asks for it.
 
 The request id is the client's ``X-Request-ID`` when it is 1-128 characters of ``[A-Za-z0-9._-]``, else a
 new random one; it is echoed in the response's ``X-Request-ID``. Routes are named by their template
@@ -105,6 +106,7 @@ class Observed:
         self.app = app
         self.metrics_on = metrics.configure(settings)
         self.metrics_tenants = frozenset(settings.metrics_tenants)
+        self.access_on = settings.access_log
         self._templates: dict[int, str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,7 +134,7 @@ class Observed:
         finally:
             seconds = time.perf_counter() - started
             route, tenant, method = request.route, request.tenant, scope["method"]
-            if access_log.isEnabledFor(logging.INFO):
+            if self.access_on and access_log.isEnabledFor(logging.INFO):
                 _log_access(method[:16], route, status, seconds)
             current_request.reset(token)
             if self.metrics_on:

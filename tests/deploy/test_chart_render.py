@@ -11,6 +11,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 
+from identity.settings import Settings
 from tests.deploy.chart import (
     CRD_KINDS,
     DASHBOARD,
@@ -127,6 +128,30 @@ def test_the_config_map_carries_the_non_secret_settings_and_no_secret() -> None:
     assert data["IDENTITY_PASSWORD_HASH_CONCURRENCY"] == "2"
     assert not {"IDENTITY_DATABASE_URL", "IDENTITY_SECRET_KEY"} & set(data)
     assert MINIMAL["secrets"]["secretKey"] not in str(data)
+
+
+class _ReadKeys(dict[str, str]):
+    """An environment that remembers which variables were asked for."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_every_setting_the_chart_gives_is_one_the_server_reads_and_accepts() -> None:
+    # A misspelt or retired IDENTITY_* variable in the chart would be ignored without a word.
+    manifests = render(_with(MINIMAL, **{"config.accessLog": True, "config.metricsTenants": ["acme"]}))
+    data = dict(only(manifests, "ConfigMap")["data"])
+    data.update(IDENTITY_DATABASE_URL="postgresql://db/identity", IDENTITY_SECRET_KEY="k" * 40)
+    environ = _ReadKeys(data)
+    settings = Settings.from_env(environ)  # validates what it read, as the server does at start
+    given = {key for key in data if key.startswith("IDENTITY_")}
+    assert given <= environ.asked, given - environ.asked
+    assert settings.is_prod and settings.access_log and settings.metrics_port == 9464
 
 
 def test_metrics_off_sets_the_port_to_zero_and_exposes_nothing() -> None:

@@ -165,7 +165,7 @@ def fragments(value: str, width: int = 16) -> list[str]:
 
 def test_no_secret_reaches_the_logs_and_every_line_is_structured(database_url, tmp_path):
     prod = {"IDENTITY_ENV": "prod", "IDENTITY_SECRET_KEY": PROD_SECRET, "IDENTITY_LOG_JSON": "true"}
-    with identity_serve(database_url, tmp_path, workers=1, **prod) as served:
+    with identity_serve(database_url, tmp_path, workers=1, IDENTITY_ACCESS_LOG="true", **prod) as served:
         served.cli("tenant", "create", "acme", "--name", "Acme Corp")
         app = served.cli(
             "client",

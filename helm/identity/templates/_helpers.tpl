@@ -72,6 +72,7 @@ pre-install hook runs before the ConfigMap exists). */}}
 IDENTITY_ENV: "prod"
 IDENTITY_PUBLIC_URL: {{ .Values.publicUrl | trimSuffix "/" | quote }}
 IDENTITY_LOG_JSON: {{ .Values.config.logJson | toString | quote }}
+IDENTITY_ACCESS_LOG: {{ .Values.config.accessLog | toString | quote }}
 IDENTITY_METRICS_PORT: {{ ternary .Values.metrics.port 0 .Values.metrics.enabled | toString | quote }}
 IDENTITY_METRICS_TENANTS: {{ join "," .Values.config.metricsTenants | quote }}
 IDENTITY_SHUTDOWN_GRACE_SECONDS: {{ .Values.config.shutdownGraceSeconds | toString | quote }}
