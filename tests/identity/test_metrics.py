@@ -51,7 +51,7 @@ class Delta:
 
 @pytest.fixture
 def observed(database_url: str) -> Iterator[tuple[object, TestClient]]:
-    app = create_app(make_settings(database_url, cache_seconds=60, metrics_tenants=("acme",)))
+    app = create_app(make_settings(database_url, cache_seconds=60, metrics_tenants=("acme",), access_log=True))
     with TestClient(app, base_url=PUBLIC_URL, follow_redirects=False) as http:
         yield app.state.ctx, http
     app.state.ctx.engine.dispose()

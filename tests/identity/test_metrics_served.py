@@ -70,8 +70,15 @@ def test_two_workers_counts_are_summed_on_the_management_port_only(database_url,
         def discover(_: int) -> int:  # a new connection each: the two workers share the accepting
             return httpx.get(served.url + DISCOVERY, headers={"Connection": "close"}, timeout=10).status_code
 
+        # The kernel hands connections to whichever worker accepts first; on a busy machine one may take a
+        # whole batch. Send batches until both have answered some (then the sum is what it must prove).
+        sent = 0
         with ThreadPoolExecutor(8) as pool:
-            assert set(pool.map(discover, range(N))) == {200}
+            while sent < 10 * N:
+                assert set(pool.map(discover, range(N))) == {200}
+                sent += N
+                if len([c for c in per_worker_discovery_counts(metrics_dir).values() if c > 0]) == 2:
+                    break
         credentials = (demo["client_id"], demo["client_secret"])
         for _ in range(3):
             token = httpx.post(
@@ -88,10 +95,10 @@ def test_two_workers_counts_are_summed_on_the_management_port_only(database_url,
 
     requests = "identity_http_requests_total"
     labels = {"route": DISCOVERY_ROUTE, "method": "GET", "status": "200", "tenant": "other"}
-    assert metric_value(after, requests, **labels) - metric_value(before, requests, **labels) == N
-    assert sum(workers.values()) == N and len([c for c in workers.values() if c > 0]) == 2, workers
+    assert metric_value(after, requests, **labels) - metric_value(before, requests, **labels) == sent
+    assert sum(workers.values()) == sent and len([c for c in workers.values() if c > 0]) == 2, workers
     duration = "identity_http_request_duration_seconds_count"
-    assert metric_value(after, duration, route=DISCOVERY_ROUTE, method="GET", tenant="other") >= N
+    assert metric_value(after, duration, route=DISCOVERY_ROUTE, method="GET", tenant="other") >= sent
     issued = "identity_tokens_issued_total"
     assert (
         metric_value(after, issued, grant_type="client_credentials")
