@@ -23,6 +23,7 @@ from tenants.manage.tenants import suspend_tenant
 from tests.conftest import PUBLIC_URL, free_port
 from tests.factories import make_client, make_tenant, make_user
 from tests.flow import exchange, sign_in
+from tests.postgres.servers import ToPort
 
 pytestmark = pytest.mark.postgres
 
@@ -69,21 +70,8 @@ def replicas(settings: Settings) -> Iterator[tuple[httpx.Client, httpx.Client]]:
             process.wait(timeout=15)
 
 
-class _ToReplica(httpx.HTTPTransport):
-    """Both replicas answer for the one public URL (its redirects name it): send this client's requests to
-    one of them, as a sticky load balancer would."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__()
-        self.port = port
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(port=self.port)
-        return super().handle_request(request)
-
-
 def _client(base: str) -> httpx.Client:
-    return httpx.Client(base_url=PUBLIC_URL, transport=_ToReplica(int(base.rsplit(":", 1)[1])))
+    return httpx.Client(base_url=PUBLIC_URL, transport=ToPort(int(base.rsplit(":", 1)[1])))
 
 
 def _introspect(http: httpx.Client, resource, token: str) -> bool:  # type: ignore[no-untyped-def]

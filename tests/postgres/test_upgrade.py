@@ -27,6 +27,7 @@ from identity.db import make_engine
 from tests.conftest import PG_URL, PUBLIC_URL, free_port
 from tests.factories import PASSWORD, REDIRECT_URI
 from tests.flow import exchange, sign_in
+from tests.postgres.servers import ToPort
 
 pytestmark = pytest.mark.postgres
 
@@ -103,23 +104,11 @@ def server(tree: Path, database_url: str) -> Iterator[httpx.Client]:
                 pass
             assert time.monotonic() < deadline, f"the {tree.name} server did not come up"
             time.sleep(0.1)
-        with httpx.Client(base_url=PUBLIC_URL, transport=_ToPort(port)) as client:
+        with httpx.Client(base_url=PUBLIC_URL, transport=ToPort(port)) as client:
             yield client
     finally:
         process.terminate()
         process.wait(timeout=15)
-
-
-class _ToPort(httpx.HTTPTransport):
-    """The client talks to the public URL (redirects name it); this sends its requests to one server."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__()
-        self.port = port
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(port=self.port)
-        return super().handle_request(request)
 
 
 @pytest.fixture
