@@ -36,6 +36,7 @@ TIMEOUT_SECONDS = 2.0
 FRESH_SECONDS = 1.0
 
 # The platform tenant's current key when there is one, else any tenant's: all are sealed with one secret.
+# Across tenants on purpose (a probe of the process, not a tenant's request); a plain connection, no Session.
 SEALED_KEY = text(
     "SELECT k.private_jwk_encrypted FROM signing_keys k JOIN tenants t ON t.id = k.tenant_id"
     " WHERE k.status = 'current' ORDER BY CASE WHEN t.slug = :platform THEN 0 ELSE 1 END, k.created_at LIMIT 1"

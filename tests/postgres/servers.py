@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from identity.settings import Settings
@@ -102,3 +103,13 @@ def poll(check, within: float, interval: float = 0.1):  # type: ignore[no-untype
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within} s: {check}")
         time.sleep(interval)
+
+
+def has_session(ctx, name: str, condition: str) -> bool:  # type: ignore[no-untyped-def]
+    """Does the server named ``name`` have a database session matching ``condition`` (SQL on pg_stat_activity)?"""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        f" AND application_name = :name AND {condition}"
+    )
+    with ctx.engine.connect() as conn:
+        return bool(conn.execute(text(query), {"name": name}).scalar())

@@ -23,7 +23,7 @@ from identity.models.user import User
 from tests.api.helpers import bearer, management_token
 from tests.factories import inspect_db, make_client, make_tenant, make_user
 from tests.flow import authorize_url, exchange, pkce_pair, sign_in
-from tests.postgres.servers import Server, poll, start, stop
+from tests.postgres.servers import Server, has_session, poll, start, stop
 from tests.served import metric_value, scrape_metrics
 from tests.tcp_proxy import TcpProxy
 
@@ -46,12 +46,7 @@ def terminate(ctx, name: str) -> int:  # type: ignore[no-untyped-def]
 
 def listening(ctx, name: str) -> bool:  # type: ignore[no-untyped-def]
     """Has this server's cache invalidation listener (re)connected?"""
-    with ctx.engine.connect() as conn:
-        query = (
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = :name AND query LIKE 'LISTEN%'"
-        )
-        return bool(conn.execute(text(query), {"name": name}).scalar())
+    return has_session(ctx, name, "query LIKE 'LISTEN%'")
 
 
 def unavailable(response: httpx.Response) -> bool:

@@ -14,13 +14,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from identity.crypto import sha256_hex
 from tests.factories import make_client, make_tenant, make_user
 from tests.flow import exchange, sign_in
-from tests.postgres.servers import Server, poll, start, stop
+from tests.postgres.servers import Server, has_session, poll, start, stop
 
 pytestmark = pytest.mark.postgres
 GRACE = 8
@@ -44,12 +43,7 @@ def refused(port: int) -> bool:
 
 
 def waiting_on_a_lock(ctx, name: str) -> bool:  # type: ignore[no-untyped-def]
-    with ctx.engine.connect() as conn:
-        query = (
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = :name AND wait_event_type = 'Lock'"
-        )
-        return bool(conn.execute(text(query), {"name": name}).scalar())
+    return has_session(ctx, name, "wait_event_type = 'Lock'")
 
 
 def held_exchange(ctx, settings, server: Server, grace: int):  # type: ignore[no-untyped-def]
