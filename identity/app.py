@@ -22,7 +22,7 @@ from identity.fastlane import FastLane, lanes_of
 from identity.invalidation import Listener
 from identity.logging import configure_logging
 from identity.logout_delivery import Wakeup, deliver_forever
-from identity.metrics import process_exiting, sample_pool_forever
+from identity.metrics import process_exiting, publish_forever
 from identity.observe import Observed
 from identity.password_service import PasswordVerifier
 from identity.readiness import Readiness, ready
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_flush_usage_forever, ctx)
             tasks.start_soon(deliver_forever, ctx, _app.state.logout_wakeup)
-            tasks.start_soon(sample_pool_forever, ctx.engine)
+            tasks.start_soon(publish_forever, ctx.engine)
             # Everything built at startup (modules, templates, the app) stays for the process's life: moved
             # out of the collector's generations, full collections no longer walk it (shorter pauses, p99).
             gc.freeze()

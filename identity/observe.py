@@ -3,14 +3,18 @@ request id, the context of its log lines, its HTTP metrics, and one access log l
 ``IDENTITY_ACCESS_LOG`` asks for it.
 
 The request id is the client's ``X-Request-ID`` when it is 1-128 characters of ``[A-Za-z0-9._-]``, else a
-new random one; it is echoed in the response's ``X-Request-ID``. Routes are named by their template
-(``/t/{tenant}/token``), never the raw path, and the access line never has the query string or the body:
+new one: 32 hex digits, a random prefix per process then a counter (it must be unique, not secret: it is
+logged and echoed; random bytes per request cost more). It is echoed in the response's ``X-Request-ID``.
+Routes are named by their template (``/t/{tenant}/token``), never the raw path, and the access line never
+has the query string or the body:
 ``/authorize``, ``/device`` and ``/logout`` carry codes, user codes and ID tokens there.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import secrets
 import time
@@ -60,13 +64,31 @@ def _log_access(method: str, route: str, status: int, seconds: float) -> None:
     access_log.handle(record)
 
 
+class _RequestIds:
+    """New request ids: a prefix drawn again in every forked worker, so no two processes share one."""
+
+    def __init__(self) -> None:
+        self.restart()
+        os.register_at_fork(after_in_child=self.restart)
+
+    def restart(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.counter = itertools.count()
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_request_ids = _RequestIds()
+
+
 def request_id_of(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
             if _GOOD_REQUEST_ID.fullmatch(value):
                 return str(value, "ascii")
             break
-    return secrets.token_hex(16)
+    return _request_ids.new()
 
 
 class _Request:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import multiprocessing
+import re
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram
 from starlette.testclient import TestClient
 
-from identity import metrics
+from identity import metrics, observe
 from identity.app import create_app
 from identity.logging import JsonFormatter
 from identity.models.tenant import DEVICE_CODE
@@ -215,6 +218,37 @@ def test_counters_for_the_outage_handlers_and_the_pool(observed):
     metrics.sample_pool(ctx.engine)  # (the app's background tasks may hold one of their own meanwhile)
     assert sample("identity_db_pool_connections", state="checked_out") <= held - 1
     assert sample("identity_db_pool_connections", state="idle") >= 1
+
+
+def test_flushed_http_counts_are_what_observing_each_request_would_have_written(observed):
+    """The per-worker sums (``metrics.flush``) write prometheus_client's private histogram values: the same
+    buckets, sum and count as ``Histogram.observe`` once per request, bounds included."""
+    durations = [0.0, 0.0004, 0.0005, 0.00051, 0.003, 0.005, 0.7, 1.0, 9.99, 10.0, 42.0]
+    reference = Histogram("reference", "", buckets=metrics.HTTP_BUCKETS, registry=CollectorRegistry())
+    for seconds in durations:
+        reference.observe(seconds)
+        metrics.record_request("/flush-test", "GET", 200, "", seconds)
+    expected = {s.labels.get("le"): s.value for s in reference.collect()[0].samples if s.name != "reference_created"}
+    registry = metrics.registry()  # (flushes)
+    assert registry is not None
+    name = "identity_http_request_duration_seconds"
+    labels = {"route": "/flush-test", "method": "GET", "tenant": ""}
+    for le in [*(str(float(b)) for b in metrics.HTTP_BUCKETS), "+Inf"]:
+        assert registry.get_sample_value(f"{name}_bucket", {**labels, "le": le}) == expected[le], le
+    assert registry.get_sample_value(f"{name}_count", labels) == len(durations)
+    assert registry.get_sample_value(f"{name}_sum", labels) == pytest.approx(sum(durations))
+    assert sample("identity_http_requests_total", status="200", **labels) == len(durations)
+    metrics.flush()  # nothing pending: nothing counted twice
+    assert sample("identity_http_requests_total", status="200", **labels) == len(durations)
+
+
+def test_new_request_ids_are_unique_in_a_forked_worker_too():
+    here = [observe.request_id_of({"headers": []}) for _ in range(3)]
+    assert len(set(here)) == 3 and all(re.fullmatch("[0-9a-f]{32}", rid) for rid in here)
+    assert len({rid[:16] for rid in here}) == 1  # one process, one prefix, a counter after it
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply(observe.request_id_of, ({"headers": []},))
+    assert child[:16] != here[0][:16]
 
 
 @pytest.mark.parametrize(

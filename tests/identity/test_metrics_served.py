@@ -18,7 +18,15 @@ from prometheus_client.mmap_dict import MmapedDict
 
 from identity import metrics
 from tests.flow import hidden
-from tests.served import PROD_SECRET, ROOT, identity_serve, metric_value, scrape_metrics, served_environment
+from tests.served import (
+    PROD_SECRET,
+    ROOT,
+    Samples,
+    identity_serve,
+    metric_value,
+    scrape_metrics,
+    served_environment,
+)
 
 DISCOVERY = "/t/demo/.well-known/openid-configuration"
 DISCOVERY_ROUTE = "/t/{tenant}/.well-known/openid-configuration"
@@ -93,18 +101,28 @@ def test_two_workers_counts_are_summed_on_the_management_port_only(database_url,
         assert httpx.get(served.url + "/metrics").status_code == 404  # never on the main port
         assert httpx.get(served.metrics_url.replace("/metrics", "/other")).status_code == 404
 
-        # The pools are sampled at POOL_SAMPLE_SECONDS' pace, later on a loaded machine: scrape until the last
-        # request's connection is seen back in its pool (a leaked one never is), for a while.
+        # Each worker samples its pool and writes its HTTP counts at PUBLISH_SECONDS' pace, later on a loaded
+        # machine: scrape until the last request's connection is back in its pool (a leaked one never is) and
+        # the last requests are counted, for a while.
+        requests = "identity_http_requests_total"
+        labels = {"route": DISCOVERY_ROUTE, "method": "GET", "status": "200", "tenant": "other"}
+        login_failed = {"route": "/t/{tenant}/login", "method": "POST", "status": "401", "tenant": "other"}
+
+        def settled(scraped: Samples) -> bool:
+            return (
+                metric_value(scraped, "identity_db_pool_connections", state="checked_out") == 0
+                and metric_value(scraped, requests, **labels) - metric_value(before, requests, **labels) >= sent
+                and metric_value(scraped, requests, **login_failed) >= 1
+            )
+
         deadline = time.monotonic() + QUIET_SECONDS
-        time.sleep(metrics.POOL_SAMPLE_SECONDS + 0.5)
+        time.sleep(metrics.PUBLISH_SECONDS + 0.5)
         after = scrape_metrics(served.metrics_url)
-        while metric_value(after, "identity_db_pool_connections", state="checked_out") and time.monotonic() < deadline:
-            time.sleep(metrics.POOL_SAMPLE_SECONDS)
+        while not settled(after) and time.monotonic() < deadline:
+            time.sleep(metrics.PUBLISH_SECONDS)
             after = scrape_metrics(served.metrics_url)
         workers = per_worker_discovery_counts(metrics_dir)
 
-    requests = "identity_http_requests_total"
-    labels = {"route": DISCOVERY_ROUTE, "method": "GET", "status": "200", "tenant": "other"}
     assert metric_value(after, requests, **labels) - metric_value(before, requests, **labels) == sent
     assert sum(workers.values()) == sent and len([c for c in workers.values() if c > 0]) == 2, workers
     duration = "identity_http_request_duration_seconds_count"
@@ -120,7 +138,7 @@ def test_two_workers_counts_are_summed_on_the_management_port_only(database_url,
         - metric_value(before, "identity_logins_total", result="failure")
         == 1
     )
-    assert metric_value(after, requests, route="/t/{tenant}/login", method="POST", status="401", tenant="other") == 1
+    assert metric_value(after, requests, **login_failed) == 1
     assert metric_value(after, requests, route="unmatched", method="GET", status="404", tenant="") >= 1
     # Each live worker reports its pool; both idle connections and none checked out once quiet.
     assert metric_value(after, "identity_db_pool_connections", state="checked_out") == 0
