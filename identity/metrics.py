@@ -9,16 +9,18 @@ Nothing happens at import: ``configure(settings)`` (called by ``create_app``) ma
 process. Until then, and with ``IDENTITY_METRICS_PORT=0``, every ``count_*`` below is one ``None`` check.
 Label children are looked up once and kept (``labels()`` validates its arguments on every call).
 
-HTTP requests, the one metric of every request, are added up per worker in a plain dict and written to
-prometheus_client's values once a second (``flush``, from ``publish_forever``) and at shutdown: in
-multiprocess mode every value write takes the library's one lock and writes its mmap file, three writes per
-histogram observation, which cost more than the rest of a discovery request's work. A worker killed with
-SIGKILL loses at most its last second of HTTP counts; every other metric is written as it happens.
+Counters and the HTTP histogram, counted several times in every request (the request, the caches, the
+token), are added up per worker in plain dicts and written to prometheus_client's values once a second
+(``flush``, from ``publish_forever``) and at shutdown: in multiprocess mode every value write takes the
+library's one lock and writes its mmap file, three writes per histogram observation, which together cost
+more than a discovery request's own work. A worker killed with SIGKILL loses at most its last second of
+counts. Gauges and the password-wait histogram (a few per sign-in) are written as they happen.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable
@@ -87,9 +89,17 @@ class _Metrics:
             "identity_db_unavailable", "Requests answered 503 because the database was unreachable", registry=r
         )
         self.children: dict[tuple[Any, ...], Any] = {}
-        # (route, method, status, tenant) -> [count, seconds summed, count per bucket (the last: +Inf)],
-        # not yet written to the values above.
-        self.pending: dict[tuple[str, str, int, str], list[Any]] = {}
+        # Not yet written to the values above: (route, method, status, tenant) -> [count, seconds summed,
+        # count per bucket (the last: +Inf)], and counter child -> increments. Counters are also counted in
+        # the thread pool's threads, hence the lock (uncontended: a fraction of a microsecond).
+        self.pending_http: dict[tuple[str, str, int, str], list[Any]] = {}
+        self.pending_counts: dict[Any, int] = {}
+        self.lock = threading.Lock()
+
+    def add(self, metric: Any, *labels: str) -> None:
+        counter = self.child(metric, *labels) if labels else metric
+        with self.lock:
+            self.pending_counts[counter] = self.pending_counts.get(counter, 0) + 1
 
     def child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -142,27 +152,33 @@ def bounded_method(method: str) -> str:
 
 
 def record_request(route: str, method: str, status: int, tenant: str, seconds: float) -> None:
-    """Counted in this worker until the next ``flush``: a dict lookup and three additions, no lock."""
+    """Counted in this worker until the next ``flush``: a dict lookup and three additions."""
     m = _metrics
     if m is None:
         return
     key = (route, method, status, tenant)
-    entry = m.pending.get(key)
-    if entry is None:
-        entry = m.pending[key] = [0, 0.0, [0] * (len(HTTP_BUCKETS) + 1)]
-    entry[0] += 1
-    entry[1] += seconds
-    entry[2][bisect_left(HTTP_BUCKETS, seconds)] += 1  # the first bucket whose bound is >= seconds
+    with m.lock:
+        entry = m.pending_http.get(key)
+        if entry is None:
+            entry = m.pending_http[key] = [0, 0.0, [0] * (len(HTTP_BUCKETS) + 1)]
+        entry[0] += 1
+        entry[1] += seconds
+        entry[2][bisect_left(HTTP_BUCKETS, seconds)] += 1  # the first bucket whose bound is >= seconds
 
 
 def flush() -> None:
-    """The HTTP counts recorded since the last flush, written to the metric values. Runs on the event loop,
-    as ``record_request`` does, so the swap below needs no lock."""
+    """What was counted since the last flush, written to the metric values."""
     m = _metrics
-    if m is None or not m.pending:
+    if m is None:
         return
-    pending, m.pending = m.pending, {}
-    for (route, method, status, tenant), (count, seconds, buckets) in pending.items():
+    with m.lock:
+        if not m.pending_http and not m.pending_counts:
+            return
+        http, m.pending_http = m.pending_http, {}
+        counts, m.pending_counts = m.pending_counts, {}
+    for counter, n in counts.items():
+        counter.inc(n)
+    for (route, method, status, tenant), (count, seconds, buckets) in http.items():
         pair = m.children.get((route, method, status, tenant))
         if pair is None:
             pair = m.children[(route, method, status, tenant)] = (
@@ -181,33 +197,33 @@ def flush() -> None:
 
 def count_token_issued(grant_type: str) -> None:
     if _metrics is not None:
-        _metrics.child(_metrics.tokens_issued, grant_type).inc()
+        _metrics.add(_metrics.tokens_issued, grant_type)
 
 
 def count_login(success: bool) -> None:
     if _metrics is not None:
-        _metrics.child(_metrics.logins, "success" if success else "failure").inc()
+        _metrics.add(_metrics.logins, "success" if success else "failure")
 
 
 def count_refresh_token_reuse() -> None:
     if _metrics is not None:
-        _metrics.refresh_reuse.inc()
+        _metrics.add(_metrics.refresh_reuse)
 
 
 def count_code_replay() -> None:
     if _metrics is not None:
-        _metrics.code_replay.inc()
+        _metrics.add(_metrics.code_replay)
 
 
 def count_cache(cache: str, hit: bool) -> None:
     if _metrics is not None:
-        _metrics.child(_metrics.cache_lookups, cache, "hit" if hit else "miss").inc()
+        _metrics.add(_metrics.cache_lookups, cache, "hit" if hit else "miss")
 
 
 def count_db_unavailable() -> None:
     """A request answered 503 because the database was unreachable (the outage handlers call it)."""
     if _metrics is not None:
-        _metrics.db_unavailable.inc()
+        _metrics.add(_metrics.db_unavailable)
 
 
 class PasswordWait:
