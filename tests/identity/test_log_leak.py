@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -184,8 +185,12 @@ def test_no_secret_reaches_the_logs_and_every_line_is_structured(database_url, t
             "user", "create", "--tenant", "acme", "--email", "alice@example.com", "--password-stdin", stdin=PASSWORD
         )
         seen = tour(served, app["client_id"], app["client_secret"]).seen
-        # (one worker: the same metrics, served by the same process)
+        # (one worker: the same metrics, served by the same process; it writes its counts once a second)
+        deadline = time.monotonic() + 10
         scraped = httpx.get(served.metrics_url).text
+        while "identity_code_replay_detected_total 1.0" not in scraped and time.monotonic() < deadline:
+            time.sleep(0.5)
+            scraped = httpx.get(served.metrics_url).text
     assert 'identity_logins_total{result="failure"} 1.0' in scraped
     assert "identity_code_replay_detected_total 1.0" in scraped
     lines = served.output_lines()
