@@ -38,7 +38,7 @@ HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 PASSWORD_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 # Methods a client may send are unbounded; anything else is counted as "other".
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-PUBLISH_SECONDS = 1.0  # how often a worker samples its pool and flushes its HTTP counts
+PUBLISH_SECONDS = 1.0  # how often a worker samples its pool and flushes its counts
 
 
 class _Metrics:
@@ -141,8 +141,8 @@ def configure(settings: Settings) -> bool:
 
 
 def registry() -> CollectorRegistry | None:
-    """The in-process registry (None in multiprocess mode or before ``configure``), HTTP counts flushed:
-    tests read it."""
+    """The in-process registry (None in multiprocess mode or before ``configure``), counts flushed: tests
+    read it."""
     flush()
     return _registry
 
@@ -179,14 +179,8 @@ def flush() -> None:
     for counter, n in counts.items():
         counter.inc(n)
     for (route, method, status, tenant), (count, seconds, buckets) in http.items():
-        pair = m.children.get((route, method, status, tenant))
-        if pair is None:
-            pair = m.children[(route, method, status, tenant)] = (
-                m.http_requests.labels(route, method, str(status), tenant),
-                m.http_duration.labels(route, method, tenant),
-            )
-        requests, duration = pair
-        requests.inc(count)
+        m.child(m.http_requests, route, method, str(status), tenant).inc(count)
+        duration = m.child(m.http_duration, route, method, tenant)
         # What Histogram.observe writes, once per bucket rather than once per request (prometheus-client is
         # pinned; tests/identity/test_metrics.py compares the result with observe's).
         duration._sum.inc(seconds)
@@ -247,7 +241,7 @@ def _now() -> float:
 
 
 def process_exiting() -> None:
-    """A worker's last HTTP counts are written, and its live gauges leave the sums with it (a crashed
+    """A worker's last counts are written, and its live gauges leave the sums with it (a crashed
     one's at the next scrape: metrics_server)."""
     flush()
     if _metrics is not None and _registry is None:
@@ -268,7 +262,7 @@ def sample_pool(engine: Engine) -> None:
 
 
 async def publish_forever(engine: Engine) -> None:
-    """The pool read and the HTTP counts written at this pace rather than at scrape time: the scrape
+    """The pool read and the counts written at this pace rather than at scrape time: the scrape
     happens in another process."""
     if _metrics is None:
         return
